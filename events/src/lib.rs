@@ -3,9 +3,10 @@
 //! Pure, no I/O:
 //! - [`envelope`]: the v1 event envelope, drafts, canonical bytes (RFC 8785) and the chain hash.
 //!
-//! The rest of the map (Merkle proofs, signed checkpoints, verification, the
-//! Postgres store and its group-commit appender) lands module by module.
+//! Postgres:
+//! - [`store`]: migrations, reads, and the group-commit [`store::Appender`] — the only writer of `events`.
 
 pub mod envelope;
+pub mod store;
 
 pub use envelope::{Actor, ActorKind, Draft, EnvelopeError, Event, Source, GENESIS_PREV};

@@ -155,3 +155,150 @@ impl Drop for ChildGuard {
         let _ = self.0.wait();
     }
 }
+
+/// A Postgres server of the test's own, which the test can stop and start again
+/// (fail-closed tests need the real thing to go away, not a shared server).
+pub struct PrivatePostgres {
+    dir: PathBuf,
+    bin: PathBuf,
+    port: u16,
+}
+
+impl PrivatePostgres {
+    /// initdb + start on a free loopback port; as the `postgres` user when running as root.
+    pub fn start() -> PrivatePostgres {
+        let bin = postgres_bin_dir();
+        let dir = std::env::temp_dir().join(format!("rgw-pg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("create private Postgres dir");
+        let data = dir.join("data");
+        if running_as_root() {
+            run_checked(
+                std::process::Command::new("chown")
+                    .arg("postgres:")
+                    .arg(&dir),
+            );
+            run_checked(std::process::Command::new("chmod").arg("755").arg(&dir));
+        }
+        run_checked(postgres_command(&bin, "initdb").args([
+            "-D",
+            &data.to_string_lossy(),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-sync",
+        ]));
+        let pg = PrivatePostgres {
+            dir,
+            bin,
+            port: free_port(),
+        };
+        pg.start_again();
+        pg
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stop at once, as a crash or an outage would.
+    pub fn stop(&self) {
+        let data = self.dir.join("data");
+        let _ = postgres_command(&self.bin, "pg_ctl")
+            .args([
+                "-D",
+                &data.to_string_lossy(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
+            .output();
+    }
+
+    pub fn start_again(&self) {
+        let data = self.dir.join("data");
+        let log = self.dir.join("server.log");
+        run_checked(postgres_command(&self.bin, "pg_ctl").args([
+            "-D",
+            &data.to_string_lossy(),
+            "-l",
+            &log.to_string_lossy(),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            &format!(
+                "-p {} -c listen_addresses=127.0.0.1 -k {}",
+                self.port,
+                data.to_string_lossy()
+            ),
+            "start",
+        ]));
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn running_as_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn postgres_bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("RGW_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| entries.flatten().map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    candidates.sort();
+    candidates
+        .into_iter()
+        .rev()
+        .find(|dir| dir.join("initdb").is_file())
+        .expect("no PostgreSQL server binaries: run ./scripts/test, which installs them")
+}
+
+fn postgres_command(bin: &Path, program: &str) -> std::process::Command {
+    let path = bin.join(program);
+    if running_as_root() {
+        let mut command = std::process::Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(path);
+        command
+    } else {
+        std::process::Command::new(path)
+    }
+}
+
+fn run_checked(command: &mut std::process::Command) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A port that was free a moment ago on 127.0.0.1 (for servers that cannot take port 0).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}

@@ -1,0 +1,505 @@
+//! The group-commit appender: one writer task per process, the only code that
+//! inserts into `events`.
+//!
+//! Callers hand it drafts and await. The writer takes everything that queued
+//! while its previous commit was in flight, and in one transaction: locks the
+//! chain head (an advisory lock, so every process on the database serialises
+//! here), re-reads the head *inside* the lock (so several processes still make
+//! one gapless chain), seals each event after the previous one, applies the
+//! projections of each event through the [`TxHook`], inserts the batch, and
+//! commits with `synchronous_commit = on`. Only then is each caller answered.
+//!
+//! Failure is bounded: every job carries a deadline (`AUDIT_APPEND_TIMEOUT_MS`),
+//! and a batch that cannot commit before the earliest deadline is abandoned
+//! (its connection dropped, so the server rolls it back) and every caller in
+//! it gets an error — fail closed, never hang. An acknowledged event is always
+//! committed: callers are answered only after COMMIT returns.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, Executor, PgConnection, Row};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::metrics::AppenderMetrics;
+use crate::envelope::{Draft, EnvelopeError, Event, GENESIS_PREV};
+
+pub const DEFAULT_APPEND_TIMEOUT: Duration = Duration::from_millis(2000);
+
+/// Jobs waiting for the writer; past this, `append` fails at once instead of queueing.
+const QUEUE_CAPACITY: usize = 16_384;
+
+/// Events in one transaction at most; bounded so one commit stays short.
+const MAX_BATCH_EVENTS: usize = 2_000;
+
+#[derive(Debug, Clone)]
+pub struct AppenderConfig {
+    pub chain: String,
+    /// This process, recorded as `source.instance` when a draft leaves it empty.
+    pub instance: String,
+    pub append_timeout: Duration,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum AppendError {
+    #[error("audit append timed out after {0:?}; the action was refused")]
+    Timeout(Duration),
+    #[error("audit store unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Rejected(String),
+    #[error("invalid event: {0}")]
+    Invalid(String),
+    #[error("audit appender is shut down")]
+    Closed,
+    #[error("audit append queue is full")]
+    Overloaded,
+}
+
+/// Why a projection refused an event: the caller's input conflicts with state
+/// (duplicate email, unknown token, ...). The event is not appended.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct HookRejection(pub String);
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error(transparent)]
+    Rejected(#[from] HookRejection),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Work done in the appending transaction for each event (the projections).
+#[async_trait]
+pub trait TxHook: Send + Sync + 'static {
+    /// Cheap filter: events of types that change no state skip the savepoint.
+    fn affects(&self, event_type: &str) -> bool;
+
+    /// Apply the event's effects. A [`HookRejection`] drops this job only; a
+    /// database error fails the whole batch.
+    async fn apply(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HookError>;
+}
+
+/// For stores without projections (benches, tools).
+pub struct NoHook;
+
+#[async_trait]
+impl TxHook for NoHook {
+    fn affects(&self, _: &str) -> bool {
+        false
+    }
+    async fn apply(&self, _: &mut PgConnection, _: &Event) -> Result<(), HookError> {
+        Ok(())
+    }
+}
+
+struct Job {
+    drafts: Vec<Draft>,
+    enqueued: Instant,
+    deadline: Instant,
+    reply: oneshot::Sender<Result<Vec<Event>, AppendError>>,
+}
+
+/// Handle to the writer task. Cheap to clone.
+#[derive(Clone)]
+pub struct Appender {
+    queue: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+    timeout: Duration,
+}
+
+struct Shared {
+    healthy: AtomicBool,
+    head: AtomicI64,
+    metrics: AppenderMetrics,
+    config: AppenderConfig,
+}
+
+impl Appender {
+    /// Start the writer task. It connects lazily and reconnects after failures.
+    pub fn spawn(
+        connect: PgConnectOptions,
+        config: AppenderConfig,
+        hook: Arc<dyn TxHook>,
+        metrics: AppenderMetrics,
+    ) -> (Appender, tokio::task::JoinHandle<()>) {
+        let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let timeout = config.append_timeout;
+        let shared = Arc::new(Shared {
+            healthy: AtomicBool::new(true),
+            head: AtomicI64::new(0),
+            metrics,
+            config,
+        });
+        let writer = Writer {
+            connect,
+            conn: None,
+            hook,
+            shared: shared.clone(),
+        };
+        let task = tokio::spawn(writer.run(rx));
+        (
+            Appender {
+                queue,
+                shared,
+                timeout,
+            },
+            task,
+        )
+    }
+
+    pub fn chain(&self) -> &str {
+        &self.shared.config.chain
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.shared.config.instance
+    }
+
+    /// Append one event; returns it sealed once it is committed.
+    pub async fn append(&self, draft: Draft) -> Result<Event, AppendError> {
+        let mut events = self.append_all(vec![draft]).await?;
+        events.pop().ok_or(AppendError::Closed)
+    }
+
+    /// Append several events atomically and contiguously: all commit, or none.
+    pub async fn append_all(&self, drafts: Vec<Draft>) -> Result<Vec<Event>, AppendError> {
+        for draft in &drafts {
+            draft
+                .validate()
+                .map_err(|e| AppendError::Invalid(e.to_string()))?;
+        }
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
+        if drafts.len() > MAX_BATCH_EVENTS {
+            return Err(AppendError::Invalid(format!(
+                "at most {MAX_BATCH_EVENTS} events per atomic append"
+            )));
+        }
+        let now = Instant::now();
+        let deadline = now + self.timeout;
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            drafts,
+            enqueued: now,
+            deadline,
+            reply,
+        };
+        match self.queue.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.shared.metrics.record_failure();
+                return Err(AppendError::Overloaded);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(AppendError::Closed),
+        }
+        // The writer answers every job by its deadline; this outer bound is a
+        // second guarantee that a caller never waits longer than promised.
+        match tokio::time::timeout_at(deadline + Duration::from_millis(50), answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(AppendError::Closed),
+            Err(_) => Err(AppendError::Timeout(self.timeout)),
+        }
+    }
+
+    /// False after the last batch failed, until one succeeds again.
+    pub fn is_healthy(&self) -> bool {
+        self.shared.healthy.load(Ordering::Relaxed) && !self.queue.is_closed()
+    }
+
+    /// Highest seq this process has committed or seen as head (0 before any).
+    pub fn head_seq(&self) -> i64 {
+        self.shared.head.load(Ordering::Relaxed)
+    }
+
+    pub fn metrics(&self) -> &AppenderMetrics {
+        &self.shared.metrics
+    }
+}
+
+struct Writer {
+    connect: PgConnectOptions,
+    conn: Option<PgConnection>,
+    hook: Arc<dyn TxHook>,
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    /// Runs until every `Appender` handle is dropped and the queue is drained.
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.recv().await {
+            let mut jobs = vec![first];
+            let mut events = jobs[0].drafts.len();
+            while events < MAX_BATCH_EVENTS {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        events += job.drafts.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit_jobs(jobs).await;
+        }
+        if let Some(conn) = self.conn.take() {
+            let _ = conn.close().await;
+        }
+    }
+
+    async fn commit_jobs(&mut self, jobs: Vec<Job>) {
+        let now = Instant::now();
+        let (live, expired): (Vec<Job>, Vec<Job>) =
+            jobs.into_iter().partition(|j| j.deadline > now);
+        for job in expired {
+            let _ = job
+                .reply
+                .send(Err(AppendError::Timeout(self.shared.config.append_timeout)));
+        }
+        let Some(deadline) = live.iter().map(|j| j.deadline).min() else {
+            return;
+        };
+        let drafts: Vec<Vec<Draft>> = live.iter().map(|j| j.drafts.clone()).collect();
+        let outcome = tokio::time::timeout_at(deadline, self.commit(&drafts)).await;
+        let metrics = &self.shared.metrics;
+        match outcome {
+            Ok(Ok(results)) => {
+                self.shared.healthy.store(true, Ordering::Relaxed);
+                let committed: usize = results
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok())
+                    .map(Vec::len)
+                    .sum();
+                if let Some(head) = results
+                    .iter()
+                    .filter_map(|r| r.as_ref().ok())
+                    .flat_map(|events| events.last())
+                    .map(|e| e.seq as i64)
+                    .max()
+                {
+                    self.shared.head.fetch_max(head, Ordering::Relaxed);
+                    metrics.set_head(head);
+                }
+                metrics.record_batch(committed);
+                for (job, result) in live.into_iter().zip(results) {
+                    metrics.record_latency(job.enqueued.elapsed());
+                    let _ = job.reply.send(result);
+                }
+            }
+            Ok(Err(error)) => {
+                // The connection may be broken or mid-transaction; start over next time.
+                self.conn = None;
+                self.shared.healthy.store(false, Ordering::Relaxed);
+                tracing::error!(error = %error, jobs = live.len(), "audit append failed; callers refused");
+                for job in live {
+                    metrics.record_failure();
+                    let _ = job.reply.send(Err(error.clone()));
+                }
+            }
+            Err(_elapsed) => {
+                // Dropping the connection makes the server roll the open transaction back.
+                self.conn = None;
+                self.shared.healthy.store(false, Ordering::Relaxed);
+                tracing::error!(jobs = live.len(), "audit append timed out; callers refused");
+                for job in live {
+                    metrics.record_failure();
+                    let _ = job
+                        .reply
+                        .send(Err(AppendError::Timeout(self.shared.config.append_timeout)));
+                }
+            }
+        }
+    }
+
+    async fn connection(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
+        if self.conn.is_none() {
+            let mut conn = PgConnection::connect_with(&self.connect).await?;
+            // Durability is the point: a commit is acknowledged only once it is on disk.
+            conn.execute("SET synchronous_commit = on").await?;
+            conn.execute("SET idle_in_transaction_session_timeout = '30s'")
+                .await?;
+            self.conn = Some(conn);
+        }
+        self.conn
+            .as_mut()
+            .ok_or_else(|| sqlx::Error::Protocol("no connection".into()))
+    }
+
+    /// One transaction for the whole batch. Returns one result per job: a job
+    /// rejected by a projection is rolled back to its savepoint and does not
+    /// consume a seq; the rest commit together.
+    async fn commit(
+        &mut self,
+        jobs: &[Vec<Draft>],
+    ) -> Result<Vec<Result<Vec<Event>, AppendError>>, AppendError> {
+        let chain = self.shared.config.chain.clone();
+        let instance = self.shared.config.instance.clone();
+        let hook = self.hook.clone();
+        let conn = self.connection().await.map_err(unavailable)?;
+        let mut tx = conn.begin().await.map_err(unavailable)?;
+
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(chain_lock_key(&chain))
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let head =
+            sqlx::query("SELECT seq, hash FROM events WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
+                .bind(&chain)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        let (mut seq, mut prev): (u64, String) = match head {
+            Some(row) => (row.get::<i64, _>("seq") as u64, row.get("hash")),
+            None => (0, GENESIS_PREV.to_owned()),
+        };
+
+        let mut results = Vec::with_capacity(jobs.len());
+        let mut sealed: Vec<Event> = Vec::new();
+        for drafts in jobs {
+            let (job_seq, job_prev) = (seq, prev.clone());
+            let mut job_events = Vec::with_capacity(drafts.len());
+            let mut failure = None;
+            for draft in drafts {
+                let mut draft = draft.clone();
+                if draft.source.instance.is_none() {
+                    draft.source.instance = Some(instance.clone());
+                }
+                match Event::seal(draft, &chain, seq + 1, &prev, Uuid::now_v7(), Utc::now()) {
+                    Ok(event) => {
+                        seq = event.seq;
+                        prev = event.hash.clone();
+                        job_events.push(event);
+                    }
+                    Err(e) => {
+                        failure = Some(invalid(e));
+                        break;
+                    }
+                }
+            }
+            if failure.is_none() && job_events.iter().any(|e| hook.affects(&e.event_type)) {
+                failure = apply_hook(&mut tx, hook.as_ref(), &job_events).await?;
+            }
+            match failure {
+                None => {
+                    sealed.extend(job_events.iter().cloned());
+                    results.push(Ok(job_events));
+                }
+                Some(error) => {
+                    seq = job_seq;
+                    prev = job_prev;
+                    results.push(Err(error));
+                }
+            }
+        }
+
+        if !sealed.is_empty() {
+            insert_events(&mut tx, &sealed).await.map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(results)
+    }
+}
+
+/// Apply projections for one job inside a savepoint. `Ok(Some(_))` = the job is
+/// rejected and rolled back; `Err(_)` = the batch must fail.
+async fn apply_hook(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    hook: &dyn TxHook,
+    events: &[Event],
+) -> Result<Option<AppendError>, AppendError> {
+    tx.execute("SAVEPOINT rgw_job").await.map_err(unavailable)?;
+    for event in events {
+        match hook.apply(&mut *tx, event).await {
+            Ok(()) => {}
+            Err(HookError::Rejected(rejection)) => {
+                tx.execute("ROLLBACK TO SAVEPOINT rgw_job")
+                    .await
+                    .map_err(unavailable)?;
+                return Ok(Some(AppendError::Rejected(rejection.0)));
+            }
+            Err(HookError::Database(error)) => return Err(unavailable(error)),
+        }
+    }
+    tx.execute("RELEASE SAVEPOINT rgw_job")
+        .await
+        .map_err(unavailable)?;
+    Ok(None)
+}
+
+async fn insert_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    events: &[Event],
+) -> Result<(), sqlx::Error> {
+    let mut seqs = Vec::with_capacity(events.len());
+    let mut canonicals = Vec::with_capacity(events.len());
+    let mut hashes = Vec::with_capacity(events.len());
+    let mut ids = Vec::with_capacity(events.len());
+    let mut timestamps = Vec::with_capacity(events.len());
+    let mut types = Vec::with_capacity(events.len());
+    let mut actor_kinds = Vec::with_capacity(events.len());
+    let mut actor_ids = Vec::with_capacity(events.len());
+    let mut actor_emails = Vec::with_capacity(events.len());
+    let mut request_ids = Vec::with_capacity(events.len());
+    for event in events {
+        seqs.push(event.seq as i64);
+        canonicals.push(event.canonical_bytes());
+        hashes.push(event.hash.clone());
+        ids.push(Uuid::parse_str(&event.id).unwrap_or_default());
+        timestamps.push(
+            crate::envelope::parse_ts(&event.ts)
+                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?,
+        );
+        types.push(event.event_type.clone());
+        actor_kinds.push(event.actor.kind.as_str().to_owned());
+        actor_ids.push(event.actor.id.clone());
+        actor_emails.push(event.actor.email.clone());
+        request_ids.push(event.source.request_id.clone());
+    }
+    let chain = events.first().map(|e| e.chain.clone()).unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO events (chain, seq, canonical, hash, id, ts, type, actor_kind, actor_id, actor_email, request_id, body) \
+         SELECT $1, t.seq, t.canonical, t.hash, t.id, t.ts, t.type, t.actor_kind, t.actor_id, t.actor_email, t.request_id, \
+                convert_from(t.canonical, 'UTF8')::jsonb \
+         FROM UNNEST($2::bigint[], $3::bytea[], $4::text[], $5::uuid[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[]) \
+              AS t(seq, canonical, hash, id, ts, type, actor_kind, actor_id, actor_email, request_id)",
+    )
+    .bind(chain)
+    .bind(seqs)
+    .bind(canonicals)
+    .bind(hashes)
+    .bind(ids)
+    .bind(timestamps)
+    .bind(types)
+    .bind(actor_kinds)
+    .bind(actor_ids)
+    .bind(actor_emails)
+    .bind(request_ids)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Advisory lock key of a chain: every writer of the chain, in any process, takes it.
+pub(crate) fn chain_lock_key(chain: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("rack-gateway/chain-head/{chain}").as_bytes());
+    i64::from_be_bytes([
+        digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7],
+    ])
+}
+
+fn unavailable(error: sqlx::Error) -> AppendError {
+    AppendError::Unavailable(error.to_string())
+}
+
+fn invalid(error: EnvelopeError) -> AppendError {
+    AppendError::Invalid(error.to_string())
+}

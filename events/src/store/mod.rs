@@ -1,0 +1,137 @@
+//! The Postgres store: migrations, the chain id, reads, and the group-commit
+//! [`Appender`] that is the only writer of `events`.
+//!
+//! Tables are described in `migrations/0001_chain.sql`; the database itself
+//! refuses UPDATE, DELETE and TRUNCATE on `events` and `checkpoints`.
+
+mod appender;
+mod metrics;
+
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Row};
+
+pub use appender::{
+    AppendError, Appender, AppenderConfig, HookError, HookRejection, NoHook, TxHook,
+    DEFAULT_APPEND_TIMEOUT,
+};
+pub use metrics::AppenderMetrics;
+
+/// Every migration of the project (the chain and the projections share one history).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("invalid DATABASE_URL: {0}")]
+    InvalidUrl(String),
+}
+
+/// One row of `events` as stored: what verification reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRow {
+    pub seq: i64,
+    pub canonical: Vec<u8>,
+    pub hash: String,
+}
+
+/// One row of `checkpoints`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub size: i64,
+    pub note: String,
+}
+
+pub fn connect_options(database_url: &str) -> Result<PgConnectOptions, StoreError> {
+    database_url
+        .parse::<PgConnectOptions>()
+        .map_err(|e| StoreError::InvalidUrl(e.to_string()))
+}
+
+/// A pool for readers and projections; the appender keeps its own connection.
+pub async fn connect_pool(database_url: &str, max_connections: u32) -> Result<PgPool, StoreError> {
+    let options = connect_options(database_url)?;
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await?)
+}
+
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// The chain id: created on first call (a UUID), then always the same.
+pub async fn ensure_chain_id(pool: &PgPool) -> Result<String, StoreError> {
+    let candidate = uuid::Uuid::new_v4().to_string();
+    sqlx::query("INSERT INTO chain_meta (chain) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(&candidate)
+        .execute(pool)
+        .await?;
+    Ok(sqlx::query_scalar("SELECT chain FROM chain_meta")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// The chain id if one exists (read-only callers such as verify-chain must not create one).
+pub async fn chain_id(pool: &PgPool) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT chain FROM chain_meta")
+        .fetch_optional(pool)
+        .await?)
+}
+
+/// Newest (seq, hash) of the chain, if any event exists.
+pub async fn head(pool: &PgPool, chain: &str) -> Result<Option<(i64, String)>, StoreError> {
+    let row =
+        sqlx::query("SELECT seq, hash FROM events WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
+            .bind(chain)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|r| (r.get("seq"), r.get("hash"))))
+}
+
+/// Stream rows in seq order from `from_seq`, in constant memory (rows are read off the socket as they arrive).
+pub fn stream_rows<'a>(
+    pool: &'a PgPool,
+    chain: &'a str,
+    from_seq: i64,
+    to_seq: Option<i64>,
+) -> BoxStream<'a, Result<StoredRow, StoreError>> {
+    sqlx::query(
+        "SELECT seq, canonical, hash FROM events \
+         WHERE chain = $1 AND seq >= $2 AND ($3::bigint IS NULL OR seq <= $3) ORDER BY seq",
+    )
+    .bind(chain)
+    .bind(from_seq)
+    .bind(to_seq)
+    .fetch(pool)
+    .map_ok(|r| StoredRow {
+        seq: r.get("seq"),
+        canonical: r.get("canonical"),
+        hash: r.get("hash"),
+    })
+    .map_err(StoreError::from)
+    .boxed()
+}
+
+pub async fn checkpoints(pool: &PgPool, chain: &str) -> Result<Vec<StoredCheckpoint>, StoreError> {
+    let rows = sqlx::query("SELECT size, note FROM checkpoints WHERE chain = $1 ORDER BY size")
+        .bind(chain)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| StoredCheckpoint {
+            size: r.get("size"),
+            note: r.get("note"),
+        })
+        .collect())
+}
