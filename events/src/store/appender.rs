@@ -503,3 +503,22 @@ fn unavailable(error: sqlx::Error) -> AppendError {
 fn invalid(error: EnvelopeError) -> AppendError {
     AppendError::Invalid(error.to_string())
 }
+
+/// Several hooks in order (projections, then checkpoint bookkeeping, ...).
+pub struct HookChain(pub Vec<Arc<dyn TxHook>>);
+
+#[async_trait]
+impl TxHook for HookChain {
+    fn affects(&self, event_type: &str) -> bool {
+        self.0.iter().any(|hook| hook.affects(event_type))
+    }
+
+    async fn apply(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HookError> {
+        for hook in &self.0 {
+            if hook.affects(&event.event_type) {
+                hook.apply(conn, event).await?;
+            }
+        }
+        Ok(())
+    }
+}

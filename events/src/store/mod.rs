@@ -15,7 +15,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
 pub use appender::{
-    AppendError, Appender, AppenderConfig, HookError, HookRejection, NoHook, TxHook,
+    AppendError, Appender, AppenderConfig, HookChain, HookError, HookRejection, NoHook, TxHook,
     DEFAULT_APPEND_TIMEOUT,
 };
 pub use metrics::AppenderMetrics;
@@ -134,4 +134,14 @@ pub async fn checkpoints(pool: &PgPool, chain: &str) -> Result<Vec<StoredCheckpo
             note: r.get("note"),
         })
         .collect())
+}
+
+/// Take the chain-head lock for the rest of `conn`'s transaction: appenders in
+/// every process wait until it ends (used by projection rebuilds).
+pub async fn lock_chain_head(conn: &mut sqlx::PgConnection, chain: &str) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(appender::chain_lock_key(chain))
+        .execute(conn)
+        .await?;
+    Ok(())
 }
