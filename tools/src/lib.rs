@@ -1,1 +1,6 @@
-//! placeholder
+//! Tools around the gateway: for auditors, for dev, and for tests.
+//!
+//! - [`mock_oauth`]: a small, real OpenID Connect provider that stands in for Google
+//!   Workspace sign-in (binary `mock-oauth`).
+
+pub mod mock_oauth;
