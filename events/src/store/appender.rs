@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, Row};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -37,6 +37,10 @@ const QUEUE_CAPACITY: usize = 16_384;
 
 /// Events in one transaction at most; bounded so one commit stays short.
 const MAX_BATCH_EVENTS: usize = 2_000;
+
+/// While unhealthy and idle, the writer checks the database this often, so
+/// `/ready` recovers without waiting for traffic.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct AppenderConfig {
@@ -129,8 +133,9 @@ impl Appender {
         config: AppenderConfig,
         hook: Arc<dyn TxHook>,
         metrics: AppenderMetrics,
-    ) -> (Appender, tokio::task::JoinHandle<()>) {
+    ) -> (Appender, AppenderTask) {
         let (queue, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let (stop, stopped) = watch::channel(false);
         let timeout = config.append_timeout;
         let shared = Arc::new(Shared {
             healthy: AtomicBool::new(true),
@@ -144,14 +149,14 @@ impl Appender {
             hook,
             shared: shared.clone(),
         };
-        let task = tokio::spawn(writer.run(rx));
+        let task = tokio::spawn(writer.run(rx, stopped));
         (
             Appender {
                 queue,
                 shared,
                 timeout,
             },
-            task,
+            AppenderTask { stop, task },
         )
     }
 
@@ -225,6 +230,21 @@ impl Appender {
     }
 }
 
+/// The writer task. Dropping this leaves the writer running until every
+/// [`Appender`] is dropped; [`AppenderTask::shutdown`] stops it explicitly.
+pub struct AppenderTask {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AppenderTask {
+    /// Refuse new appends, commit (or answer) everything already queued, then stop.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
 struct Writer {
     connect: PgConnectOptions,
     conn: Option<PgConnection>,
@@ -233,9 +253,33 @@ struct Writer {
 }
 
 impl Writer {
-    /// Runs until every `Appender` handle is dropped and the queue is drained.
-    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        while let Some(first) = rx.recv().await {
+    /// Runs until every `Appender` handle is dropped, or shutdown is asked, and the queue is drained.
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receiver<bool>) {
+        let mut watching_stop = true;
+        loop {
+            let unhealthy = !self.shared.healthy.load(Ordering::Relaxed);
+            let first = tokio::select! {
+                job = rx.recv() => match job {
+                    Some(job) => job,
+                    None => break,
+                },
+                changed = stop.changed(), if watching_stop => {
+                    match changed {
+                        Ok(()) if *stop.borrow() => {
+                            // New sends now fail; recv still yields what is queued, then None.
+                            rx.close();
+                            watching_stop = false;
+                        }
+                        Ok(()) => {}
+                        Err(_) => watching_stop = false,
+                    }
+                    continue;
+                }
+                _ = tokio::time::sleep(PROBE_INTERVAL), if unhealthy => {
+                    self.probe().await;
+                    continue;
+                }
+            };
             let mut jobs = vec![first];
             let mut events = jobs[0].drafts.len();
             while events < MAX_BATCH_EVENTS {
@@ -315,6 +359,19 @@ impl Writer {
                         .send(Err(AppendError::Timeout(self.shared.config.append_timeout)));
                 }
             }
+        }
+    }
+
+    async fn probe(&mut self) {
+        let deadline = Instant::now() + self.shared.config.append_timeout;
+        let ok = tokio::time::timeout_at(deadline, async {
+            let conn = self.connection().await?;
+            conn.execute("SELECT 1").await.map(|_| ())
+        })
+        .await;
+        match ok {
+            Ok(Ok(())) => self.shared.healthy.store(true, Ordering::Relaxed),
+            _ => self.conn = None,
         }
     }
 

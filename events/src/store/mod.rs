@@ -15,8 +15,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 
 pub use appender::{
-    AppendError, Appender, AppenderConfig, HookChain, HookError, HookRejection, NoHook, TxHook,
-    DEFAULT_APPEND_TIMEOUT,
+    AppendError, Appender, AppenderConfig, AppenderTask, HookChain, HookError, HookRejection,
+    NoHook, TxHook, DEFAULT_APPEND_TIMEOUT,
 };
 pub use metrics::AppenderMetrics;
 

@@ -1,0 +1,288 @@
+//! Who is calling: a presented secret resolved to a [`Principal`], or a
+//! precise [`AuthFailure`] (its reason goes in the `X-Error-Reason` header and
+//! the audit event, never the secret).
+//!
+//! Sources, in order: `Authorization: Bearer <secret>`, then
+//! `Authorization: Basic base64(any:<secret>)` (the username is ignored, as the
+//! rack does). A session's role is read from its user on every call, so a role
+//! change, a disable or a revoke takes effect on the next request.
+
+use axum::http::HeaderMap;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use events::{Actor, ActorKind};
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::secrets::{self, SecretKind};
+use crate::rbac::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    Session,
+    ApiToken,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Principal {
+    pub kind: CredentialKind,
+    /// The session id or API token id.
+    pub credential_id: Uuid,
+    pub user_id: Option<Uuid>,
+    /// The user's email (sessions) or the token owner's (tokens with an owner).
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub role: Role,
+    pub token_name: Option<String>,
+    /// Sessions: `web` or `cli`.
+    pub channel: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Principal {
+    /// The actor recorded on events this caller causes.
+    pub fn actor(&self) -> Actor {
+        match self.kind {
+            CredentialKind::Session => Actor {
+                kind: ActorKind::User,
+                id: self.user_id.map(|id| id.to_string()),
+                email: self.email.clone(),
+                role: Some(self.role.to_string()),
+            },
+            CredentialKind::ApiToken => Actor {
+                kind: ActorKind::ApiToken,
+                id: Some(self.credential_id.to_string()),
+                email: self.email.clone(),
+                role: Some(self.role.to_string()),
+            },
+        }
+    }
+
+    /// A name for logs and the rack's own audit log (`Convox-Actor`).
+    pub fn display_name(&self) -> String {
+        match (&self.email, &self.token_name) {
+            (Some(email), _) if self.kind == CredentialKind::Session => email.clone(),
+            (_, Some(token)) => format!("token:{token}"),
+            (Some(email), None) => email.clone(),
+            (None, None) => self.credential_id.to_string(),
+        }
+    }
+}
+
+/// Why a credential was refused. `reason()` is stable (header, events, tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
+    #[error("authentication required")]
+    Missing,
+    #[error("malformed credentials")]
+    Malformed,
+    #[error("unknown token")]
+    Unknown,
+    #[error("token expired")]
+    Expired,
+    #[error("token revoked")]
+    Revoked,
+    #[error("the token's user is disabled")]
+    OwnerDisabled,
+    #[error("session expired after inactivity")]
+    IdleTimeout,
+    #[error("browser session cookies are not permitted for CLI routes")]
+    CookieNotAllowed,
+    #[error("authentication is temporarily unavailable")]
+    Unavailable,
+}
+
+impl AuthFailure {
+    pub fn reason(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing_credentials",
+            AuthFailure::Malformed => "malformed_credentials",
+            AuthFailure::Unknown => "unknown_token",
+            AuthFailure::Expired => "expired",
+            AuthFailure::Revoked => "revoked",
+            AuthFailure::OwnerDisabled => "user_disabled",
+            AuthFailure::IdleTimeout => "idle_timeout",
+            AuthFailure::CookieNotAllowed => "cookie_not_allowed",
+            AuthFailure::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The secret in the Authorization header, if any (Bearer, or Basic's password).
+pub fn secret_from_headers(headers: &HeaderMap) -> Result<Option<String>, AuthFailure> {
+    let Some(value) = headers.get(http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value.to_str().map_err(|_| AuthFailure::Malformed)?.trim();
+    let (scheme, rest) = value.split_once(' ').ok_or(AuthFailure::Malformed)?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(Some(rest.to_owned()));
+    }
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = STANDARD.decode(rest).map_err(|_| AuthFailure::Malformed)?;
+        let text = String::from_utf8(decoded).map_err(|_| AuthFailure::Malformed)?;
+        let (_username, password) = text.split_once(':').ok_or(AuthFailure::Malformed)?;
+        return Ok(Some(password.to_owned()));
+    }
+    Err(AuthFailure::Malformed)
+}
+
+/// Settings that decide whether a session is still good.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionRules {
+    /// Web sessions end after this long without use (extended on use).
+    pub web_idle_timeout: std::time::Duration,
+}
+
+/// Resolve a presented secret. Never logs or returns the secret.
+pub async fn authenticate(pool: &PgPool, rules: SessionRules, presented: &str) -> Result<Principal, AuthFailure> {
+    let Some(kind) = secrets::classify(presented) else {
+        return Err(if presented.starts_with("rgw_") {
+            AuthFailure::Malformed
+        } else {
+            AuthFailure::Unknown
+        });
+    };
+    let hash = secrets::sha256_hex(presented);
+    let now = Utc::now();
+    match kind {
+        SecretKind::ApiToken => {
+            let token = projections::api_tokens::by_sha256(pool, &hash)
+                .await
+                .map_err(unavailable)?
+                .ok_or(AuthFailure::Unknown)?;
+            if token.revoked_at.is_some() {
+                return Err(AuthFailure::Revoked);
+            }
+            if token.expires_at.is_some_and(|at| at <= now) {
+                return Err(AuthFailure::Expired);
+            }
+            let owner = match token.user_id {
+                Some(id) => {
+                    let user = projections::users::by_id(pool, id)
+                        .await
+                        .map_err(unavailable)?
+                        .ok_or(AuthFailure::OwnerDisabled)?;
+                    if user.disabled {
+                        return Err(AuthFailure::OwnerDisabled);
+                    }
+                    Some(user)
+                }
+                None => None,
+            };
+            let role: Role = token.role.parse().map_err(|_| AuthFailure::Unknown)?;
+            Ok(Principal {
+                kind: CredentialKind::ApiToken,
+                credential_id: token.id,
+                user_id: token.user_id,
+                email: token.user_email.clone(),
+                name: owner.and_then(|u| u.name),
+                role,
+                token_name: Some(token.name),
+                channel: None,
+                expires_at: token.expires_at,
+            })
+        }
+        SecretKind::Session => {
+            let session = projections::sessions::by_sha256(pool, &hash)
+                .await
+                .map_err(unavailable)?
+                .ok_or(AuthFailure::Unknown)?;
+            if session.revoked_at.is_some() {
+                return Err(AuthFailure::Revoked);
+            }
+            if session.expires_at <= now {
+                return Err(AuthFailure::Expired);
+            }
+            let user = projections::users::by_id(pool, session.user_id)
+                .await
+                .map_err(unavailable)?
+                .ok_or(AuthFailure::OwnerDisabled)?;
+            if user.disabled {
+                return Err(AuthFailure::OwnerDisabled);
+            }
+            if session.channel == "web" {
+                touch_web_session(pool, session.id, session.created_at, rules.web_idle_timeout, now).await?;
+            }
+            let role: Role = user.role.parse().map_err(|_| AuthFailure::OwnerDisabled)?;
+            Ok(Principal {
+                kind: CredentialKind::Session,
+                credential_id: session.id,
+                user_id: Some(user.id),
+                email: Some(user.email),
+                name: user.name,
+                role,
+                token_name: None,
+                channel: Some(session.channel),
+                expires_at: Some(session.expires_at),
+            })
+        }
+    }
+}
+
+/// Refuse an idle web session, else record this use (at most every 15 s, so a
+/// busy page does not write on every request).
+async fn touch_web_session(
+    pool: &PgPool,
+    session: Uuid,
+    created_at: DateTime<Utc>,
+    idle: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Result<(), AuthFailure> {
+    let last: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT last_seen_at FROM session_activity WHERE session_id = $1")
+            .bind(session)
+            .fetch_optional(pool)
+            .await
+            .map_err(unavailable)?;
+    let last = last.unwrap_or(created_at);
+    let idle = chrono::Duration::from_std(idle).unwrap_or(chrono::Duration::MAX);
+    if now - last > idle {
+        return Err(AuthFailure::IdleTimeout);
+    }
+    sqlx::query(
+        "INSERT INTO session_activity (session_id, last_seen_at) VALUES ($1, $2) \
+         ON CONFLICT (session_id) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at \
+         WHERE session_activity.last_seen_at < EXCLUDED.last_seen_at - interval '15 seconds'",
+    )
+    .bind(session)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn unavailable(error: sqlx::Error) -> AuthFailure {
+    tracing::error!(error = %error, "credential lookup failed");
+    AuthFailure::Unavailable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn reads_bearer_and_basic_password() {
+        assert_eq!(secret_from_headers(&HeaderMap::new()), Ok(None));
+        assert_eq!(secret_from_headers(&headers("Bearer abc")), Ok(Some("abc".into())));
+        let basic = format!("Basic {}", STANDARD.encode("convox:rgw_token_x"));
+        assert_eq!(secret_from_headers(&headers(&basic)), Ok(Some("rgw_token_x".into())));
+        let no_colon = format!("Basic {}", STANDARD.encode("justuser"));
+        assert_eq!(secret_from_headers(&headers(&no_colon)), Err(AuthFailure::Malformed));
+        assert_eq!(secret_from_headers(&headers("Basic !!!")), Err(AuthFailure::Malformed));
+        assert_eq!(secret_from_headers(&headers("Digest x")), Err(AuthFailure::Malformed));
+    }
+}

@@ -1,0 +1,15 @@
+//! The whole HTTP surface in one place: which routers are mounted, and the
+//! middleware stack in order (outermost first), one line per layer.
+
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::health::router())
+        // Structured request spans in the JSON logs (method, path, status, latency); never headers or bodies.
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,316 @@
+//! Settings: read once from the environment (and an optional `.env` file), by
+//! domain. Names are a contract (interfaces.md "Settings"); secrets are
+//! [`SecretString`] so they cannot reach a `Debug` log, and the settings
+//! fingerprint recorded in `gateway.started` covers everything but them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+#[derive(Debug, thiserror::Error)]
+#[error("setting {name}: {message}")]
+pub struct SettingsError {
+    pub name: String,
+    pub message: String,
+}
+
+fn bad(name: &str, message: impl Into<String>) -> SettingsError {
+    SettingsError {
+        name: name.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// The raw variables settings are parsed from: the process environment over a `.env` file.
+#[derive(Debug, Clone, Default)]
+pub struct Env(HashMap<String, String>);
+
+impl Env {
+    /// Process environment, with `.env` (or `RGW_ENV_FILE`) values underneath it.
+    pub fn load() -> Env {
+        let mut vars = HashMap::new();
+        let file = std::env::var("RGW_ENV_FILE").unwrap_or_else(|_| ".env".into());
+        if let Ok(iter) = dotenvy::from_path_iter(&file) {
+            for (key, value) in iter.flatten() {
+                vars.insert(key, value);
+            }
+        }
+        vars.extend(std::env::vars());
+        Env(vars)
+    }
+
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Env {
+        Env(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    }
+
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.0.insert(key.to_owned(), value.into());
+    }
+
+    /// A variable, trimmed; empty counts as unset.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn string(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    pub fn secret(&self, name: &str) -> Option<SecretString> {
+        self.get(name).map(SecretString::from)
+    }
+
+    pub fn parse<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, SettingsError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(text) => text
+                .parse()
+                .map_err(|e| bad(name, format!("{text:?} is not valid: {e}"))),
+        }
+    }
+
+    pub fn bool(&self, name: &str, default: bool) -> Result<bool, SettingsError> {
+        match self.get(name).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
+            Some(v) => Err(bad(name, format!("{v:?} is not a boolean"))),
+        }
+    }
+
+    /// A comma-separated list, trimmed, empty items dropped.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn list_or(&self, name: &str, default: &[&str]) -> Vec<String> {
+        if self.0.contains_key(name) {
+            self.list(name)
+        } else {
+            default.iter().map(|s| (*s).to_owned()).collect()
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub audit: AuditSettings,
+    pub rack: RackSettings,
+    pub auth: AuthSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub port: u16,
+    /// Bind address; loopback in tests, all interfaces by default.
+    pub bind: String,
+    pub public_url: String,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub app_secret_key: Option<SecretString>,
+    pub dev_mode: bool,
+    pub trusted_proxy_cidrs: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditSettings {
+    pub database_url: SecretString,
+    pub append_timeout: Duration,
+    pub checkpoint_signing_key_file: Option<PathBuf>,
+    pub checkpoint_every_events: u64,
+    pub checkpoint_every_seconds: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Web sessions end after this long without use (`SESSION_TIMEOUT_MINUTES`, default 5).
+    pub web_session_idle_timeout: Duration,
+    /// CLI sessions last this long, absolutely (90 days).
+    pub cli_session_lifetime: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RackSettings {
+    pub name: String,
+    pub host: Option<String>,
+    pub token: Option<SecretString>,
+    pub username: String,
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_fingerprint: Option<String>,
+}
+
+impl Settings {
+    pub fn from_env(env: &Env) -> Result<Settings, SettingsError> {
+        let dev_mode = env.bool("DEV_MODE", false)?;
+        let port: u16 = env.parse("PORT", 8447)?;
+        let server = ServerSettings {
+            port,
+            bind: env.string("BIND_ADDRESS", "0.0.0.0"),
+            public_url: env
+                .string("PUBLIC_URL", &format!("http://localhost:{port}"))
+                .trim_end_matches('/')
+                .to_owned(),
+            tls_cert_file: env.get("TLS_CERT_FILE").map(PathBuf::from),
+            tls_key_file: env.get("TLS_KEY_FILE").map(PathBuf::from),
+            app_secret_key: env.secret("APP_SECRET_KEY"),
+            dev_mode,
+            trusted_proxy_cidrs: env.list("TRUSTED_PROXY_CIDRS"),
+        };
+        if server.tls_cert_file.is_some() != server.tls_key_file.is_some() {
+            return Err(bad("TLS_CERT_FILE", "TLS_CERT_FILE and TLS_KEY_FILE must be set together"));
+        }
+        let database_url = env
+            .get("DATABASE_URL")
+            .or_else(|| env.get("RGW_DATABASE_URL"))
+            .ok_or_else(|| bad("DATABASE_URL", "required (a postgres:// URL)"))?;
+        let audit = AuditSettings {
+            database_url: SecretString::from(database_url),
+            append_timeout: Duration::from_millis(env.parse("AUDIT_APPEND_TIMEOUT_MS", 2000u64)?),
+            checkpoint_signing_key_file: env.get("CHECKPOINT_SIGNING_KEY_FILE").map(PathBuf::from),
+            checkpoint_every_events: env.parse("CHECKPOINT_EVERY_EVENTS", 1000u64)?,
+            checkpoint_every_seconds: env.parse("CHECKPOINT_EVERY_SECONDS", 60u64)?,
+        };
+        if audit.append_timeout.is_zero() {
+            return Err(bad("AUDIT_APPEND_TIMEOUT_MS", "must be positive"));
+        }
+        if audit.checkpoint_every_events == 0 || audit.checkpoint_every_seconds == 0 {
+            return Err(bad("CHECKPOINT_EVERY_EVENTS", "checkpoint intervals must be positive"));
+        }
+        let rack = RackSettings {
+            name: env.string("RACK_NAME", &env.string("RACK", "default")),
+            host: env.get("RACK_HOST").map(|h| h.trim_end_matches('/').to_owned()),
+            token: env.secret("RACK_TOKEN"),
+            username: env.string("RACK_USERNAME", "convox"),
+            tls_ca_file: env.get("RACK_TLS_CA_FILE").map(PathBuf::from),
+            tls_fingerprint: env.get("RACK_TLS_FINGERPRINT"),
+        };
+        let idle_minutes: u64 = match env.get("SESSION_TIMEOUT_MINUTES") {
+            Some(_) => env.parse("SESSION_TIMEOUT_MINUTES", 5)?,
+            None => env.parse("RGW_SETTING_SESSION_TIMEOUT_MINUTES", 5)?,
+        };
+        if idle_minutes == 0 {
+            return Err(bad("SESSION_TIMEOUT_MINUTES", "must be positive"));
+        }
+        let auth = AuthSettings {
+            web_session_idle_timeout: Duration::from_secs(idle_minutes * 60),
+            cli_session_lifetime: Duration::from_secs(90 * 24 * 3600),
+        };
+        Ok(Settings {
+            server,
+            audit,
+            rack,
+            auth,
+        })
+    }
+
+    /// What `gateway.started` records: every setting that shapes behaviour,
+    /// never a secret (only whether each secret is set).
+    pub fn public_view(&self) -> BTreeMap<&'static str, serde_json::Value> {
+        use serde_json::json;
+        let mut view = BTreeMap::new();
+        view.insert("PORT", json!(self.server.port));
+        view.insert("PUBLIC_URL", json!(self.server.public_url));
+        view.insert("TLS", json!(self.server.tls_cert_file.is_some()));
+        view.insert("DEV_MODE", json!(self.server.dev_mode));
+        view.insert("APP_SECRET_KEY_SET", json!(self.server.app_secret_key.is_some()));
+        view.insert("TRUSTED_PROXY_CIDRS", json!(self.server.trusted_proxy_cidrs));
+        view.insert(
+            "AUDIT_APPEND_TIMEOUT_MS",
+            json!(self.audit.append_timeout.as_millis() as u64),
+        );
+        view.insert("CHECKPOINT_EVERY_EVENTS", json!(self.audit.checkpoint_every_events));
+        view.insert("CHECKPOINT_EVERY_SECONDS", json!(self.audit.checkpoint_every_seconds));
+        view.insert(
+            "SESSION_TIMEOUT_MINUTES",
+            json!(self.auth.web_session_idle_timeout.as_secs() / 60),
+        );
+        view.insert("RACK_NAME", json!(self.rack.name));
+        view.insert("RACK_HOST", json!(self.rack.host));
+        view.insert("RACK_TOKEN_SET", json!(self.rack.token.is_some()));
+        view.insert("RACK_USERNAME", json!(self.rack.username));
+        view.insert("RACK_TLS_CA_FILE", json!(self.rack.tls_ca_file));
+        view.insert("RACK_TLS_FINGERPRINT", json!(self.rack.tls_fingerprint));
+        view
+    }
+
+    /// SHA-256 over the canonical JSON of [`Settings::public_view`].
+    pub fn fingerprint(&self) -> String {
+        let bytes = serde_json_canonicalizer::to_vec(&self.public_view()).unwrap_or_default();
+        events::envelope::hash_hex(&bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn base() -> Env {
+        Env::from_pairs([("DATABASE_URL", "postgres://u:pw@localhost/db")])
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = Settings::from_env(&base()).unwrap();
+        assert_eq!(s.server.port, 8447);
+        assert_eq!(s.server.public_url, "http://localhost:8447");
+        assert_eq!(s.audit.append_timeout, Duration::from_millis(2000));
+        assert_eq!(s.audit.checkpoint_every_events, 1000);
+        assert_eq!(s.audit.checkpoint_every_seconds, 60);
+        assert_eq!(s.rack.name, "default");
+        assert_eq!(s.rack.username, "convox");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let mut env = base();
+        env.set("PORT", "eighty");
+        let e = Settings::from_env(&env).unwrap_err();
+        assert_eq!(e.name, "PORT");
+        let e = Settings::from_env(&Env::default()).unwrap_err();
+        assert_eq!(e.name, "DATABASE_URL");
+        let mut env = base();
+        env.set("TLS_CERT_FILE", "/x.pem");
+        assert!(Settings::from_env(&env).is_err());
+    }
+
+    #[test]
+    fn fingerprint_and_view_carry_no_secret() {
+        let mut env = base();
+        env.set("RACK_TOKEN", "rack-secret-value");
+        env.set("APP_SECRET_KEY", "app-secret-value");
+        let s = Settings::from_env(&env).unwrap();
+        let view = serde_json::to_string(&s.public_view()).unwrap();
+        assert!(!view.contains("rack-secret-value"));
+        assert!(!view.contains("app-secret-value"));
+        assert!(!view.contains(":pw@"));
+        assert!(!format!("{s:?}").contains("rack-secret-value"));
+        assert_eq!(s.rack.token.as_ref().unwrap().expose_secret(), "rack-secret-value");
+        let mut other = env.clone();
+        other.set("RACK_TOKEN", "a-different-secret");
+        assert_eq!(
+            Settings::from_env(&other).unwrap().fingerprint(),
+            s.fingerprint(),
+            "secrets do not change the fingerprint"
+        );
+        other.set("CHECKPOINT_EVERY_EVENTS", "5");
+        assert_ne!(Settings::from_env(&other).unwrap().fingerprint(), s.fingerprint());
+    }
+}

@@ -1,0 +1,241 @@
+//! Building and running the gateway: the order things start in, and stop in.
+//!
+//! Start: database pool → migrations → chain id → appender (with the
+//! projection and checkpoint hooks) → `gateway.started` (if that cannot be
+//! committed we do not serve at all) → checkpoint signer → listener.
+//! Stop (SIGTERM or the test's shutdown future): stop accepting, let in-flight
+//! requests finish (bounded), stop background tasks, then drain the appender
+//! so every acknowledged event is committed, and return.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use events::store::{self, Appender, AppenderConfig, AppenderMetrics, AppenderTask};
+use events::{Actor, Draft};
+use secrecy::ExposeSecret;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::audit::checkpoints::{load_signer, CheckpointConfig, CheckpointStatus, Checkpointer};
+use crate::settings::Settings;
+use crate::state::{AppState, Inner, Metrics};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How long in-flight requests (streams, websockets) may run on after a stop is asked.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    state: AppState,
+    appender_task: AppenderTask,
+    background: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+/// The connections and the appender, without serving: what operator commands need.
+pub struct Core {
+    pub pool: sqlx::PgPool,
+    pub appender: Appender,
+    pub appender_task: AppenderTask,
+    pub instance: String,
+}
+
+impl Core {
+    pub async fn open(settings: &Settings, instance: String) -> anyhow::Result<Core> {
+        let url = settings.audit.database_url.expose_secret();
+        let pool = store::connect_pool(url, 16)
+            .await
+            .context("connect to DATABASE_URL")?;
+        store::migrate(&pool).await.context("apply migrations")?;
+        let chain = store::ensure_chain_id(&pool).await.context("read the chain id")?;
+        let (appender, appender_task) = Appender::spawn(
+            store::connect_options(url)?,
+            AppenderConfig {
+                chain,
+                instance: instance.clone(),
+                append_timeout: settings.audit.append_timeout,
+            },
+            crate::audit::hooks(),
+            AppenderMetrics::default(),
+        );
+        Ok(Core {
+            pool,
+            appender,
+            appender_task,
+            instance,
+        })
+    }
+
+    /// Drain the appender and close the pool.
+    pub async fn close(self) {
+        drop(self.appender);
+        self.appender_task.shutdown().await;
+        self.pool.close().await;
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let instance = uuid::Uuid::new_v4().to_string();
+        let signer = match &settings.audit.checkpoint_signing_key_file {
+            Some(path) => load_signer(path).map_err(anyhow::Error::msg)?,
+            None => anyhow::bail!(
+                "CHECKPOINT_SIGNING_KEY_FILE is not set: create a key with \
+                 `rack-gateway-server keygen --name NAME --out FILE` and point the setting at FILE"
+            ),
+        };
+        let core = Core::open(&settings, instance.clone()).await?;
+        let Core {
+            pool,
+            appender,
+            appender_task,
+            instance,
+        } = core;
+
+        appender
+            .append(Draft::new(
+                "gateway.started",
+                Actor::system("gateway"),
+                json!({
+                    "version": VERSION,
+                    "instance": instance,
+                    "settings_fingerprint": settings.fingerprint(),
+                    "settings": settings.public_view(),
+                    "checkpoint_key": signer.name(),
+                }),
+            ))
+            .await
+            .context("record gateway.started (the audit chain must accept events before we serve)")?;
+
+        let (stop, stopped) = watch::channel(false);
+        let status = Arc::new(CheckpointStatus::default());
+        let (checkpoint_requests, checkpointer) = Checkpointer {
+            pool: pool.clone(),
+            connect: store::connect_options(settings.audit.database_url.expose_secret())?,
+            appender: appender.clone(),
+            signer: Arc::new(signer),
+            config: CheckpointConfig {
+                every_events: settings.audit.checkpoint_every_events,
+                every_seconds: settings.audit.checkpoint_every_seconds,
+            },
+            status: status.clone(),
+        }
+        .spawn(stopped);
+
+        let address = format!("{}:{}", settings.server.bind, settings.server.port);
+        let listener = TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("listen on {address}"))?;
+        let port = listener.local_addr()?.port();
+        let metrics = Metrics::new(&appender);
+        let state = AppState::new(Inner {
+            settings,
+            pool,
+            audit: appender,
+            instance,
+            metrics,
+            checkpoints: status,
+            checkpoint_requests,
+        });
+        Ok(Application {
+            listener,
+            port,
+            state,
+            appender_task,
+            background: vec![checkpointer],
+            stop,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until `shutdown` completes, then stop in order (see the module doc).
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            state,
+            appender_task,
+            background,
+            stop,
+            ..
+        } = self;
+        let router = crate::routes::router(state.clone());
+        let (stopping_tx, mut stopping_rx) = watch::channel(false);
+        let graceful = async move {
+            shutdown.await;
+            let _ = stopping_tx.send(true);
+            tracing::info!("stop requested: no new connections; draining");
+        };
+        let server = serve(listener, router, graceful);
+        tokio::pin!(server);
+        let served = tokio::select! {
+            result = &mut server => result,
+            _ = async {
+                let _ = stopping_rx.wait_for(|stopping| *stopping).await;
+                tokio::time::sleep(DRAIN_GRACE).await;
+            } => {
+                tracing::warn!("in-flight requests still open after {DRAIN_GRACE:?}; closing them");
+                Ok(())
+            }
+        };
+        let _ = stop.send(true);
+        for task in background {
+            let _ = task.await;
+        }
+        let pool = state.pool.clone();
+        drop(state);
+        appender_task.shutdown().await;
+        pool.close().await;
+        tracing::info!("stopped; every acknowledged event is committed");
+        served
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    graceful: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(graceful)
+    .await
+    .context("serve")
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
