@@ -7,5 +7,6 @@
 //! Postgres store and its group-commit appender) lands module by module.
 
 pub mod envelope;
+pub mod merkle;
 
 pub use envelope::{Actor, ActorKind, Draft, EnvelopeError, Event, Source, GENESIS_PREV};
