@@ -8,5 +8,6 @@
 
 pub mod envelope;
 pub mod merkle;
+pub mod note;
 
 pub use envelope::{Actor, ActorKind, Draft, EnvelopeError, Event, Source, GENESIS_PREV};
