@@ -5,9 +5,9 @@
 //! O(log n)-memory streaming root that lets `verify-chain` recompute the root
 //! of a log of millions of events without holding them. Proofs live in
 //! submodules:
-//! - [`proof`]: in-memory proof generation (RFC 6962 §2.1.1/§2.1.2 recursion)
+//! - `proof`: in-memory proof generation (RFC 6962 §2.1.1/§2.1.2 recursion)
 //!   and verification (RFC 9162 §2.1.3.2/§2.1.4.2 bit-walking algorithms);
-//! - [`ranges`]: constant-memory proof generation over a leaf stream: which
+//! - `ranges`: constant-memory proof generation over a leaf stream: which
 //!   leaf ranges a proof needs, and [`RangeHasher`] to hash them as leaves go by.
 //!
 //! Every size and index here may come from untrusted input (a checkpoint, a
