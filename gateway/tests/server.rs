@@ -58,6 +58,7 @@ async fn serves_health_ready_metrics_and_records_its_start_without_secrets() {
 
 #[tokio::test]
 async fn checkpoints_are_signed_every_n_events_and_verify() {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let mut app = spawn_app_with(|env| {
         env.set("CHECKPOINT_EVERY_EVENTS", "10");
         env.set("CHECKPOINT_EVERY_SECONDS", "3600");

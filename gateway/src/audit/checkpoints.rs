@@ -195,7 +195,11 @@ impl Checkpointer {
             // Keep the lock connection alive; losing it means losing leadership.
             sqlx::query("SELECT 1").execute(&mut lock_conn).await.map_err(|e| e.to_string())?;
             let before = follower.size();
-            let new = follower.catch_up(&self.pool).await.map_err(|fault| {
+            // Never read past the next count boundary, so a burst still gets a
+            // checkpoint every `every_events` events, not one after the burst.
+            let boundary = last_size + self.config.every_events;
+            let budget = boundary.saturating_sub(follower.size()).max(1);
+            let new = follower.catch_up(&self.pool, budget).await.map_err(|fault| {
                 if let Ok(mut slot) = self.status.fault.lock() {
                     *slot = Some(fault.clone());
                 }
@@ -208,6 +212,7 @@ impl Checkpointer {
                 // Catching up below an existing checkpoint: nothing new to sign yet.
                 arrivals_since = 0;
             }
+            let behind = follower.size() - before == budget;
             let count_due = follower.size() >= last_size + self.config.every_events;
             let time_due = arrivals_since > 0
                 && last_signed_at
@@ -238,6 +243,10 @@ impl Checkpointer {
                 } else {
                     Err("no events to checkpoint".into())
                 });
+            }
+            if behind {
+                // More to read right away.
+                continue;
             }
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
@@ -310,17 +319,22 @@ impl ChainFollower {
         self.tree.size()
     }
 
-    /// Read and check everything past what we hold; returns how many events
-    /// other than checkpoint bookkeeping arrived. `Err` names the first fault.
-    async fn catch_up(&mut self, pool: &PgPool) -> Result<u64, String> {
+    /// Read and check up to `budget` events past what we hold; returns how many
+    /// events other than checkpoint bookkeeping arrived. `Err` names the first fault.
+    async fn catch_up(&mut self, pool: &PgPool, budget: u64) -> Result<u64, String> {
         let mut arrivals = 0;
+        let limit = self.size() + budget;
         loop {
+            let page = PAGE.min((limit - self.size()) as i64);
+            if page == 0 {
+                return Ok(arrivals);
+            }
             let rows = sqlx::query(
                 "SELECT seq, canonical, hash FROM events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             )
             .bind(&self.chain)
             .bind(self.size() as i64)
-            .bind(PAGE)
+            .bind(page)
             .fetch_all(pool)
             .await
             .map_err(|e| format!("database: {e}"))?;
@@ -347,7 +361,7 @@ impl ChainFollower {
                     arrivals += 1;
                 }
             }
-            if count < PAGE {
+            if count < page {
                 return Ok(arrivals);
             }
         }
