@@ -43,6 +43,7 @@ use report::{check_tree_head, event_failure};
 pub use report::{
     Failure, Summary, CHECK_CHECKPOINT, CHECK_CONSISTENCY, CHECK_EVENT, CHECK_LINKS, CHECK_SOURCES,
 };
+
 /// The known state after a prefix the caller already trusts.
 #[derive(Debug, Clone)]
 struct TrustedPrefix {
@@ -99,7 +100,8 @@ impl ChainVerifier {
         }
     }
 
-    /// A database row: the `seq` column, the stored canonical bytes and the stored hash column.
+    /// A database row: the `seq` column, the stored canonical bytes and the
+    /// stored hash column.
     pub fn push_stored(
         &mut self,
         seq_column: i64,
@@ -158,8 +160,9 @@ impl ChainVerifier {
         self.accept(&event, canonical, None)
     }
 
-    /// An archive/export line (full envelope with hash); `label` = object key / file name for error reports.
-    /// One trailing `\n` is allowed; anything else that is not the canonical line fails check 1.
+    /// An archive/export line (full envelope with hash); `label` = object key
+    /// or file name, for error reports. One trailing `\n` is allowed; anything
+    /// else that is not the canonical line fails check 1.
     pub fn push_line(&mut self, label: &str, line: &[u8]) -> Result<(), Failure> {
         self.check_not_failed()?;
         let result = self.push_line_inner(label, line);

@@ -12,8 +12,12 @@ use crate::merkle::{CompactRange, Hash};
 use crate::note::NoteError;
 
 impl ChainVerifier {
-    /// Resume after a trusted prefix (partial exports): the frontier at `size`, the hash of event `size`.
-    /// finish() fails (check 3) unless some added checkpoint at exactly `size` has root == frontier root and head == head_hash.
+    /// Resume after a trusted prefix (partial exports): the frontier at
+    /// `size` and the hash of event `size`; the next event must be `size + 1`.
+    /// [`finish`](Self::finish) fails (check 3) unless some added checkpoint
+    /// at exactly `size` has root == frontier root and head == `head_hash`,
+    /// so the prefix is vouched for by a signature, not by the caller.
+    /// Checkpoints below `size` cannot be checked and are not counted.
     pub fn resume_after(
         mut self,
         size: u64,
@@ -93,16 +97,20 @@ impl ChainVerifier {
         Ok(self)
     }
 
-    /// Add every checkpoint BEFORE pushing events. `label` names where it came from (e.g. "database", an object key)
-    /// and is reported as `object` on failure. Verifies the signature with the trusted keys and the origin (check 3);
-    /// two checkpoints of the same size with different roots or heads are check 5.
+    /// Add every checkpoint BEFORE pushing events (one at exactly the current
+    /// size is still checked; one below it is refused). `label` names where
+    /// it came from (e.g. "database", an object key) and is reported as
+    /// `object` on failure. Verifies the signature with the trusted keys and
+    /// the origin (check 3); two checkpoints of the same size with different
+    /// roots or heads are check 5.
     pub fn add_checkpoint(&mut self, label: &str, note: &str) -> Result<(), Failure> {
         self.check_not_failed()?;
         let result = self.add_checkpoint_inner(label, note);
         self.record_result(result)
     }
 
-    /// [`add_checkpoint`](Self::add_checkpoint) for raw bytes: non-UTF-8 is a malformed note (check 3).
+    /// [`add_checkpoint`](Self::add_checkpoint) for raw bytes (a `.note`
+    /// file or object): non-UTF-8 is a malformed note (check 3).
     pub fn add_checkpoint_bytes(&mut self, label: &str, note: &[u8]) -> Result<(), Failure> {
         match std::str::from_utf8(note) {
             Ok(text) => self.add_checkpoint(label, text),
