@@ -17,6 +17,7 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
+use crate::envelope::is_lower_hex_64;
 use crate::merkle::Hash;
 use crate::note::{self, NoteError, Signer, Verifier};
 
@@ -164,10 +165,6 @@ fn parse_decimal(text: &str) -> Option<u64> {
         return None;
     }
     text.parse().ok()
-}
-
-fn is_lower_hex_64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// A checkpoint whose note verified with a trusted key.

@@ -297,7 +297,8 @@ fn is_valid_type(t: &str) -> bool {
         })
 }
 
-fn is_lower_hex_64(s: &str) -> bool {
+/// 64 lowercase hex characters: the form of every hash in the chain.
+pub(crate) fn is_lower_hex_64(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 

@@ -19,7 +19,11 @@ mod proof;
 mod ranges;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vectors;
 
 pub use proof::{consistency_proof, inclusion_proof, verify_consistency, verify_inclusion};
 pub use ranges::{consistency_proof_ranges, inclusion_proof_ranges, RangeHasher};

@@ -95,7 +95,8 @@ pub fn sample_signer(name: &str) -> Signer {
     Signer::from_ed25519_seed(name, &seed).expect("sample key names are valid")
 }
 
-/// The checkpoint of the first `size` events (which must all be of one chain).
+/// The checkpoint of the first `size` events (`size <= events.len()`; the
+/// events must all be of one chain). Panics otherwise: it is a test helper.
 pub fn checkpoint_at(events: &[Event], size: usize) -> Checkpoint {
     let mut tree = CompactRange::new();
     for event in &events[..size] {

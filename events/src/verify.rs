@@ -30,72 +30,19 @@
 //! caller that ignores an error still cannot get a [`Summary`].
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
-use crate::checkpoint::{open_checkpoint, Checkpoint, CheckpointError};
+use crate::checkpoint::Checkpoint;
 use crate::envelope::{hash_hex, Event, GENESIS_PREV};
 use crate::merkle::{leaf_hash, CompactRange, Hash};
-use crate::note::{NoteError, Verifier};
+use crate::note::Verifier;
 
-/// Check numbers of events.md §7.
-pub const CHECK_EVENT: u8 = 1;
-pub const CHECK_LINKS: u8 = 2;
-pub const CHECK_CHECKPOINT: u8 = 3;
-pub const CHECK_SOURCES: u8 = 4;
-pub const CHECK_CONSISTENCY: u8 = 5;
+mod checkpoints;
+mod report;
 
-/// One failure, as verify-chain prints it and its `--json` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Failure {
-    /// Check number of events.md §7.
-    pub check: u8,
-    pub seq: Option<u64>,
-    /// Where the failing item came from: an object key, a file, "database".
-    pub object: Option<String>,
-    pub expected: String,
-    pub found: String,
-    pub message: String,
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "check {} failed", self.check)?;
-        if let Some(seq) = self.seq {
-            write!(f, " at seq {seq}")?;
-        }
-        if let Some(object) = &self.object {
-            write!(f, " in {object}")?;
-        }
-        write!(
-            f,
-            ": {}; expected {}, found {}",
-            self.message, self.expected, self.found
-        )
-    }
-}
-
-impl std::error::Error for Failure {}
-
-/// What a successful run verified.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Summary {
-    pub chain: Option<String>,
-    /// Events verified in this run (after the trusted prefix, if resumed).
-    pub events: u64,
-    /// Seq of the last event (the tree size); 0 for an empty chain.
-    pub head_seq: u64,
-    /// Hash of the last event; 64 zeros (the genesis `prev`) for an empty chain.
-    pub head_hash: String,
-    /// Size of the largest checkpoint verified against the stream.
-    pub checkpoint_size: Option<u64>,
-    /// Checkpoint notes verified against the stream (several notes may
-    /// vouch for one size, e.g. the database's and the archive's).
-    pub checkpoints: u64,
-    pub first_ts: Option<String>,
-    pub last_ts: Option<String>,
-    /// Trusted keys that signed the verified checkpoints, sorted.
-    pub signed_by: Vec<String>,
-}
+use report::{check_tree_head, event_failure};
+pub use report::{
+    Failure, Summary, CHECK_CHECKPOINT, CHECK_CONSISTENCY, CHECK_EVENT, CHECK_LINKS, CHECK_SOURCES,
+};
 
 /// The known state after a prefix the caller already trusts.
 #[derive(Debug, Clone)]
@@ -153,209 +100,8 @@ impl ChainVerifier {
         }
     }
 
-    /// Resume after a trusted prefix (partial exports): the frontier at `size`, the hash of event `size`.
-    /// finish() fails (check 3) unless some added checkpoint at exactly `size` has root == frontier root and head == head_hash.
-    pub fn resume_after(
-        mut self,
-        size: u64,
-        head_hash: String,
-        frontier: Vec<Hash>,
-    ) -> Result<Self, Failure> {
-        self.check_not_failed()?;
-        let prefix_failure = |expected: String, found: String, message: String| Failure {
-            check: CHECK_CHECKPOINT,
-            seq: Some(size),
-            object: None,
-            expected,
-            found,
-            message,
-        };
-        if self.events > 0 || self.prefix.is_some() {
-            let failure = prefix_failure(
-                "resume_after before any event".into(),
-                format!("{} events already verified", self.events),
-                "a trusted prefix can only be set before the stream starts".into(),
-            );
-            return Err(self.record(failure));
-        }
-        if size == 0 {
-            // Resuming after nothing is starting from the beginning.
-            if head_hash != GENESIS_PREV || !frontier.is_empty() {
-                let failure = prefix_failure(
-                    format!("head {GENESIS_PREV} and an empty frontier"),
-                    format!("head {head_hash} and {} frontier hashes", frontier.len()),
-                    "an empty prefix has the genesis head and no frontier".into(),
-                );
-                return Err(self.record(failure));
-            }
-            return Ok(self);
-        }
-        if !is_lower_hex_64(&head_hash) {
-            let failure = prefix_failure(
-                "64 lowercase hex characters".into(),
-                head_hash,
-                "the prefix head is not an event hash".into(),
-            );
-            return Err(self.record(failure));
-        }
-        let tree = match CompactRange::from_frontier(size, frontier) {
-            Ok(tree) => tree,
-            Err(e) => {
-                let failure = prefix_failure(
-                    "a frontier with one hash per set bit of the size".into(),
-                    e.to_string(),
-                    "the prefix frontier does not fit its size".into(),
-                );
-                return Err(self.record(failure));
-            }
-        };
-        let prefix = TrustedPrefix {
-            size,
-            head_hash: head_hash.clone(),
-            root: tree.root(),
-        };
-        self.tree = tree;
-        self.last_hash = head_hash;
-        // Checkpoints added before this call: the one at the prefix is
-        // checked now; earlier ones cannot be checked (their events are not
-        // streamed) and are not counted as verified.
-        if let Some(known) = self.checkpoints.get(&size) {
-            let (checkpoint, label) = (known.checkpoint.clone(), known.label.clone());
-            if let Err(failure) =
-                check_tree_head(&checkpoint, &label, &prefix.root, &prefix.head_hash)
-            {
-                return Err(self.record(failure));
-            }
-            if let Some(known) = self.checkpoints.get_mut(&size) {
-                known.verified = true;
-            }
-        }
-        self.prefix = Some(prefix);
-        Ok(self)
-    }
-
-    /// Add every checkpoint BEFORE pushing events. `label` names where it came from (e.g. "database", an object key)
-    /// and is reported as `object` on failure. Verifies the signature with the trusted keys and the origin (check 3);
-    /// two checkpoints of the same size with different roots or heads are check 5.
-    pub fn add_checkpoint(&mut self, label: &str, note: &str) -> Result<(), Failure> {
-        self.check_not_failed()?;
-        let result = self.add_checkpoint_inner(label, note);
-        self.record_result(result)
-    }
-
-    /// [`add_checkpoint`](Self::add_checkpoint) for raw bytes: non-UTF-8 is a malformed note (check 3).
-    pub fn add_checkpoint_bytes(&mut self, label: &str, note: &[u8]) -> Result<(), Failure> {
-        match std::str::from_utf8(note) {
-            Ok(text) => self.add_checkpoint(label, text),
-            Err(e) => {
-                self.check_not_failed()?;
-                let failure = note_failure(
-                    label,
-                    CheckpointError::Note(NoteError::Malformed(format!(
-                        "not UTF-8 (at byte {})",
-                        e.valid_up_to()
-                    ))),
-                );
-                Err(self.record(failure))
-            }
-        }
-    }
-
-    fn add_checkpoint_inner(&mut self, label: &str, note: &str) -> Result<(), Failure> {
-        let signed = open_checkpoint(note, &self.trusted).map_err(|e| note_failure(label, e))?;
-        let checkpoint = signed.checkpoint;
-        self.check_origin(&checkpoint, label)?;
-        let size = checkpoint.size;
-
-        if let Some(known) = self.checkpoints.get_mut(&size) {
-            if known.checkpoint.root != checkpoint.root || known.checkpoint.head != checkpoint.head
-            {
-                let (expected, found) = if known.checkpoint.root != checkpoint.root {
-                    (
-                        format!("root {}", known.checkpoint.root_base64()),
-                        format!("root {}", checkpoint.root_base64()),
-                    )
-                } else {
-                    (
-                        format!("head {}", known.checkpoint.head),
-                        format!("head {}", checkpoint.head),
-                    )
-                };
-                return Err(Failure {
-                    check: CHECK_CONSISTENCY,
-                    seq: Some(size),
-                    object: Some(label.to_owned()),
-                    expected,
-                    found,
-                    message: format!(
-                        "two signed checkpoints of size {size} disagree: this one and {}",
-                        known.label
-                    ),
-                });
-            }
-            known.notes += 1;
-            known.signed_by.extend(signed.signed_by);
-            return Ok(());
-        }
-
-        let verified = match &self.prefix {
-            Some(prefix) if size < prefix.size => false, // before the verified range
-            Some(prefix) if size == prefix.size => {
-                check_tree_head(&checkpoint, label, &prefix.root, &prefix.head_hash)?;
-                true
-            }
-            _ if size < self.tree.size() => {
-                return Err(Failure {
-                    check: CHECK_CHECKPOINT,
-                    seq: Some(size),
-                    object: Some(label.to_owned()),
-                    expected: format!("checkpoints added before event {}", size + 1),
-                    found: format!("added after event {}", self.tree.size()),
-                    message: "this checkpoint can no longer be checked: add every checkpoint before pushing events".into(),
-                });
-            }
-            _ if size == self.tree.size() => {
-                check_tree_head(&checkpoint, label, &self.tree.root(), &self.last_hash)?;
-                true
-            }
-            _ => false, // checked when the stream reaches `size`
-        };
-        self.checkpoints.insert(
-            size,
-            KnownCheckpoint {
-                checkpoint,
-                label: label.to_owned(),
-                notes: 1,
-                signed_by: signed.signed_by.into_iter().collect(),
-                verified,
-            },
-        );
-        Ok(())
-    }
-
-    fn check_origin(&mut self, checkpoint: &Checkpoint, label: &str) -> Result<(), Failure> {
-        let failure = |expected: String| Failure {
-            check: CHECK_CHECKPOINT,
-            seq: Some(checkpoint.size),
-            object: Some(label.to_owned()),
-            expected,
-            found: checkpoint.origin.clone(),
-            message: "checkpoint origin is not this chain's".into(),
-        };
-        let Some(chain) = checkpoint.chain() else {
-            return Err(failure("rack-gateway/<chain>".into()));
-        };
-        match &self.chain {
-            Some(known) if known != chain => Err(failure(Checkpoint::origin_for_chain(known))),
-            Some(_) => Ok(()),
-            None => {
-                self.chain = Some(chain.to_owned());
-                Ok(())
-            }
-        }
-    }
-
-    /// A database row: the `seq` column, the stored canonical bytes and the stored hash column.
+    /// A database row: the `seq` column, the stored canonical bytes and the
+    /// stored hash column.
     pub fn push_stored(
         &mut self,
         seq_column: i64,
@@ -414,8 +160,9 @@ impl ChainVerifier {
         self.accept(&event, canonical, None)
     }
 
-    /// An archive/export line (full envelope with hash); `label` = object key / file name for error reports.
-    /// One trailing `\n` is allowed; anything else that is not the canonical line fails check 1.
+    /// An archive/export line (full envelope with hash); `label` = object key
+    /// or file name, for error reports. One trailing `\n` is allowed; anything
+    /// else that is not the canonical line fails check 1.
     pub fn push_line(&mut self, label: &str, line: &[u8]) -> Result<(), Failure> {
         self.check_not_failed()?;
         let result = self.push_line_inner(label, line);
@@ -628,110 +375,6 @@ impl ChainVerifier {
     fn record_result(&mut self, result: Result<(), Failure>) -> Result<(), Failure> {
         result.map_err(|failure| self.record(failure))
     }
-}
-
-/// Check 3 proper: the tree at the checkpoint's size is the checkpoint's.
-fn check_tree_head(
-    checkpoint: &Checkpoint,
-    label: &str,
-    root: &Hash,
-    head_hash: &str,
-) -> Result<(), Failure> {
-    let size = checkpoint.size;
-    if checkpoint.root != *root {
-        return Err(Failure {
-            check: CHECK_CHECKPOINT,
-            seq: Some(size),
-            object: Some(label.to_owned()),
-            expected: checkpoint.root_base64(),
-            found: base64_root(root),
-            message: format!(
-                "the Merkle root recomputed over events 1..{size} is not the signed checkpoint's"
-            ),
-        });
-    }
-    if checkpoint.head != head_hash {
-        return Err(Failure {
-            check: CHECK_CHECKPOINT,
-            seq: Some(size),
-            object: Some(label.to_owned()),
-            expected: checkpoint.head.clone(),
-            found: head_hash.to_owned(),
-            message: format!("the hash of event {size} is not the signed checkpoint's head"),
-        });
-    }
-    Ok(())
-}
-
-fn base64_root(root: &Hash) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(root)
-}
-
-fn event_failure(
-    seq: u64,
-    object: Option<&str>,
-    expected: String,
-    found: String,
-    message: String,
-) -> Failure {
-    Failure {
-        check: CHECK_EVENT,
-        seq: Some(seq),
-        object: object.map(str::to_owned),
-        expected,
-        found,
-        message,
-    }
-}
-
-/// A checkpoint note that did not open: which key, which signature, which line.
-fn note_failure(label: &str, error: CheckpointError) -> Failure {
-    let (expected, found, message) = match &error {
-        CheckpointError::Note(NoteError::Unverified { signatures }) => (
-            "a signature by a trusted key".to_string(),
-            if signatures.is_empty() {
-                "no signature".to_string()
-            } else {
-                format!(
-                    "signatures only by {}",
-                    signatures
-                        .iter()
-                        .map(|(name, id)| format!("{name}+{id:08x}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            },
-            "the checkpoint is not signed by any trusted key".to_string(),
-        ),
-        CheckpointError::Note(NoteError::InvalidSignature { name, key_id }) => (
-            format!("a valid signature by {name}+{key_id:08x}"),
-            "a signature that does not verify".to_string(),
-            "the checkpoint signature is invalid (the note was altered or forged)".to_string(),
-        ),
-        CheckpointError::Note(other) => (
-            "a well-formed signed note".to_string(),
-            other.to_string(),
-            "the checkpoint note is malformed".to_string(),
-        ),
-        CheckpointError::MalformedBody { .. } => (
-            "a checkpoint body: origin, size, root, head".to_string(),
-            error.to_string(),
-            "the signed checkpoint body is malformed".to_string(),
-        ),
-    };
-    Failure {
-        check: CHECK_CHECKPOINT,
-        seq: None,
-        object: Some(label.to_owned()),
-        expected,
-        found,
-        message,
-    }
-}
-
-fn is_lower_hex_64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]
