@@ -8,7 +8,7 @@
 //! - [`audit`]: checkpoint signing and the hooks of the appending transaction
 //! - [`accounts`]: users and API tokens (operator commands and admin API)
 //! - [`auth`]: credentials: secrets, their hashes
-//! - [`rbac`]: roles
+//! - [`rbac`]: roles and permissions
 //! - [`commands`]: the `rack-gateway-server` subcommands
 
 pub mod accounts;

@@ -41,8 +41,13 @@ impl Env {
         Env(vars)
     }
 
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Env {
-        Env(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Env {
+        Env(pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect())
     }
 
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
@@ -174,7 +179,10 @@ impl Settings {
             trusted_proxy_cidrs: env.list("TRUSTED_PROXY_CIDRS"),
         };
         if server.tls_cert_file.is_some() != server.tls_key_file.is_some() {
-            return Err(bad("TLS_CERT_FILE", "TLS_CERT_FILE and TLS_KEY_FILE must be set together"));
+            return Err(bad(
+                "TLS_CERT_FILE",
+                "TLS_CERT_FILE and TLS_KEY_FILE must be set together",
+            ));
         }
         let database_url = env
             .get("DATABASE_URL")
@@ -191,11 +199,16 @@ impl Settings {
             return Err(bad("AUDIT_APPEND_TIMEOUT_MS", "must be positive"));
         }
         if audit.checkpoint_every_events == 0 || audit.checkpoint_every_seconds == 0 {
-            return Err(bad("CHECKPOINT_EVERY_EVENTS", "checkpoint intervals must be positive"));
+            return Err(bad(
+                "CHECKPOINT_EVERY_EVENTS",
+                "checkpoint intervals must be positive",
+            ));
         }
         let rack = RackSettings {
             name: env.string("RACK_NAME", &env.string("RACK", "default")),
-            host: env.get("RACK_HOST").map(|h| h.trim_end_matches('/').to_owned()),
+            host: env
+                .get("RACK_HOST")
+                .map(|h| h.trim_end_matches('/').to_owned()),
             token: env.secret("RACK_TOKEN"),
             username: env.string("RACK_USERNAME", "convox"),
             tls_ca_file: env.get("RACK_TLS_CA_FILE").map(PathBuf::from),
@@ -229,14 +242,26 @@ impl Settings {
         view.insert("PUBLIC_URL", json!(self.server.public_url));
         view.insert("TLS", json!(self.server.tls_cert_file.is_some()));
         view.insert("DEV_MODE", json!(self.server.dev_mode));
-        view.insert("APP_SECRET_KEY_SET", json!(self.server.app_secret_key.is_some()));
-        view.insert("TRUSTED_PROXY_CIDRS", json!(self.server.trusted_proxy_cidrs));
+        view.insert(
+            "APP_SECRET_KEY_SET",
+            json!(self.server.app_secret_key.is_some()),
+        );
+        view.insert(
+            "TRUSTED_PROXY_CIDRS",
+            json!(self.server.trusted_proxy_cidrs),
+        );
         view.insert(
             "AUDIT_APPEND_TIMEOUT_MS",
             json!(self.audit.append_timeout.as_millis() as u64),
         );
-        view.insert("CHECKPOINT_EVERY_EVENTS", json!(self.audit.checkpoint_every_events));
-        view.insert("CHECKPOINT_EVERY_SECONDS", json!(self.audit.checkpoint_every_seconds));
+        view.insert(
+            "CHECKPOINT_EVERY_EVENTS",
+            json!(self.audit.checkpoint_every_events),
+        );
+        view.insert(
+            "CHECKPOINT_EVERY_SECONDS",
+            json!(self.audit.checkpoint_every_seconds),
+        );
         view.insert(
             "SESSION_TIMEOUT_MINUTES",
             json!(self.auth.web_session_idle_timeout.as_secs() / 60),
@@ -302,7 +327,10 @@ mod tests {
         assert!(!view.contains("app-secret-value"));
         assert!(!view.contains(":pw@"));
         assert!(!format!("{s:?}").contains("rack-secret-value"));
-        assert_eq!(s.rack.token.as_ref().unwrap().expose_secret(), "rack-secret-value");
+        assert_eq!(
+            s.rack.token.as_ref().unwrap().expose_secret(),
+            "rack-secret-value"
+        );
         let mut other = env.clone();
         other.set("RACK_TOKEN", "a-different-secret");
         assert_eq!(
@@ -311,6 +339,9 @@ mod tests {
             "secrets do not change the fingerprint"
         );
         other.set("CHECKPOINT_EVERY_EVENTS", "5");
-        assert_ne!(Settings::from_env(&other).unwrap().fingerprint(), s.fingerprint());
+        assert_ne!(
+            Settings::from_env(&other).unwrap().fingerprint(),
+            s.fingerprint()
+        );
     }
 }

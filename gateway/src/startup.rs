@@ -54,7 +54,9 @@ impl Core {
             .await
             .context("connect to DATABASE_URL")?;
         store::migrate(&pool).await.context("apply migrations")?;
-        let chain = store::ensure_chain_id(&pool).await.context("read the chain id")?;
+        let chain = store::ensure_chain_id(&pool)
+            .await
+            .context("read the chain id")?;
         let (appender, appender_task) = Appender::spawn(
             store::connect_options(url)?,
             AppenderConfig {
@@ -112,7 +114,9 @@ impl Application {
                 }),
             ))
             .await
-            .context("record gateway.started (the audit chain must accept events before we serve)")?;
+            .context(
+                "record gateway.started (the audit chain must accept events before we serve)",
+            )?;
 
         let (stop, stopped) = watch::channel(false);
         let status = Arc::new(CheckpointStatus::default());
@@ -163,7 +167,10 @@ impl Application {
     }
 
     /// Serve until `shutdown` completes, then stop in order (see the module doc).
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let Application {
             listener,
             state,

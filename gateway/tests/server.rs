@@ -28,11 +28,27 @@ where
 #[tokio::test]
 async fn serves_health_ready_metrics_and_records_its_start_without_secrets() {
     let mut app = spawn_app_with(|env| env.set("RACK_TOKEN", "super-secret-rack-token")).await;
-    let health: serde_json::Value = app.client.get(app.url("/health")).send().await.unwrap().json().await.unwrap();
+    let health: serde_json::Value = app
+        .client
+        .get(app.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     let ready = app.client.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for name in [
         "rgw_audit_appends_total",
         "rgw_audit_batch_events_bucket",
@@ -52,7 +68,9 @@ async fn serves_health_ready_metrics_and_records_its_start_without_secrets() {
         .fetch_all(&app.pool)
         .await
         .unwrap();
-    assert!(all.iter().all(|e| !e.contains("super-secret-rack-token") && !e.contains("test-app-secret-key")));
+    assert!(all
+        .iter()
+        .all(|e| !e.contains("super-secret-rack-token") && !e.contains("test-app-secret-key")));
     app.stop().await;
 }
 
@@ -67,7 +85,11 @@ async fn checkpoints_are_signed_every_n_events_and_verify() {
     for n in 0..35 {
         app.state
             .audit
-            .append(Draft::new("test.event", Actor::system("t"), serde_json::json!({ "n": n })))
+            .append(Draft::new(
+                "test.event",
+                Actor::system("t"),
+                serde_json::json!({ "n": n }),
+            ))
             .await
             .unwrap();
     }
@@ -84,17 +106,20 @@ async fn checkpoints_are_signed_every_n_events_and_verify() {
     })
     .await;
     let verifier = Verifier::from_vkey(&app.vkey).unwrap();
-    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT size, note FROM checkpoints ORDER BY size")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
-    let events: Vec<(Vec<u8>, String)> = sqlx::query_as("SELECT canonical, hash FROM events ORDER BY seq")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT size, note FROM checkpoints ORDER BY size")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let events: Vec<(Vec<u8>, String)> =
+        sqlx::query_as("SELECT canonical, hash FROM events ORDER BY seq")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
     let chain = app.state.chain().to_owned();
     for (size, note) in &rows {
-        let opened = open_checkpoint(note, std::slice::from_ref(&verifier)).expect("signature verifies");
+        let opened =
+            open_checkpoint(note, std::slice::from_ref(&verifier)).expect("signature verifies");
         assert_eq!(opened.checkpoint.size as i64, *size);
         assert_eq!(opened.checkpoint.origin, format!("rack-gateway/{chain}"));
         let mut tree = CompactRange::new();
@@ -102,7 +127,11 @@ async fn checkpoints_are_signed_every_n_events_and_verify() {
             tree.push(leaf_hash(canonical));
         }
         assert_eq!(opened.checkpoint.root, tree.root(), "root at {size}");
-        assert_eq!(opened.checkpoint.head, events[*size as usize - 1].1, "head at {size}");
+        assert_eq!(
+            opened.checkpoint.head,
+            events[*size as usize - 1].1,
+            "head at {size}"
+        );
     }
     // Each checkpoint is itself an event.
     let recorded = app.events_of("checkpoint.created").await;
@@ -120,17 +149,27 @@ async fn checkpoints_follow_time_while_events_arrive_and_one_replica_signs() {
     .await;
     // A second replica on the same database and key.
     let settings = gateway::settings::Settings::from_env(&first.env).unwrap();
-    let second = gateway::startup::Application::build(settings).await.unwrap();
+    let second = gateway::startup::Application::build(settings)
+        .await
+        .unwrap();
     let second_state = second.state().clone();
     let (stop2, stopped2) = tokio::sync::oneshot::channel::<()>();
     let second_task = tokio::spawn(second.run_until_stopped(async move {
         let _ = stopped2.await;
     }));
     for n in 0..6 {
-        let target = if n % 2 == 0 { &first.state } else { &second_state };
+        let target = if n % 2 == 0 {
+            &first.state
+        } else {
+            &second_state
+        };
         target
             .audit
-            .append(Draft::new("test.event", Actor::system("t"), serde_json::json!({ "n": n })))
+            .append(Draft::new(
+                "test.event",
+                Actor::system("t"),
+                serde_json::json!({ "n": n }),
+            ))
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -155,9 +194,15 @@ async fn checkpoints_follow_time_while_events_arrive_and_one_replica_signs() {
     assert_eq!(leaders, 1, "exactly one replica signs");
     // Quiet chain: no new checkpoints once events stop (checkpoints do not beget checkpoints).
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let settled: i64 = sqlx::query_scalar("SELECT count(*) FROM checkpoints").fetch_one(&first.pool).await.unwrap();
+    let settled: i64 = sqlx::query_scalar("SELECT count(*) FROM checkpoints")
+        .fetch_one(&first.pool)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let later: i64 = sqlx::query_scalar("SELECT count(*) FROM checkpoints").fetch_one(&first.pool).await.unwrap();
+    let later: i64 = sqlx::query_scalar("SELECT count(*) FROM checkpoints")
+        .fetch_one(&first.pool)
+        .await
+        .unwrap();
     assert_eq!(settled, later);
     let _ = stop2.send(());
     second_task.await.unwrap().unwrap();
@@ -171,9 +216,10 @@ async fn ready_is_503_and_appends_fail_fast_while_postgres_is_down() {
     let (key, _) = common::new_key(dir.path());
     let mut env = common::test_env(&pg.url(), &key);
     env.set("AUDIT_APPEND_TIMEOUT_MS", "500");
-    let app = gateway::startup::Application::build(gateway::settings::Settings::from_env(&env).unwrap())
-        .await
-        .unwrap();
+    let app =
+        gateway::startup::Application::build(gateway::settings::Settings::from_env(&env).unwrap())
+            .await
+            .unwrap();
     let port = app.port();
     let state = app.state().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -188,22 +234,45 @@ async fn ready_is_503_and_appends_fail_fast_while_postgres_is_down() {
     let started = std::time::Instant::now();
     let result = state
         .audit
-        .append(Draft::new("test.event", Actor::system("t"), serde_json::json!({})))
+        .append(Draft::new(
+            "test.event",
+            Actor::system("t"),
+            serde_json::json!({}),
+        ))
         .await;
     assert!(result.is_err(), "append must fail with Postgres down");
-    assert!(started.elapsed() < Duration::from_secs(3), "failed after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "failed after {:?}",
+        started.elapsed()
+    );
     let response = client.get(&ready).send().await.unwrap();
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["problems"].to_string().contains("database"), "{body}");
-    assert_eq!(client.get(format!("http://127.0.0.1:{port}/health")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     pg.start_again();
     let probe = client.clone();
     wait_for("ready again", || {
         let probe = probe.clone();
         let ready = ready.clone();
-        async move { probe.get(&ready).send().await.map(|r| r.status() == 200).unwrap_or(false) }
+        async move {
+            probe
+                .get(&ready)
+                .send()
+                .await
+                .map(|r| r.status() == 200)
+                .unwrap_or(false)
+        }
     })
     .await;
     let _ = stop.send(());
@@ -231,10 +300,19 @@ async fn sigterm_stops_accepting_drains_and_exits_zero() {
     let health = format!("http://127.0.0.1:{port}/health");
     wait_for("the server", || {
         let health = health.clone();
-        async move { reqwest::get(&health).await.map(|r| r.status() == 200).unwrap_or(false) }
+        async move {
+            reqwest::get(&health)
+                .await
+                .map(|r| r.status() == 200)
+                .unwrap_or(false)
+        }
     })
     .await;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let mut status = None;
     for _ in 0..100 {
         if let Some(s) = child.0.try_wait().unwrap() {
@@ -247,15 +325,26 @@ async fn sigterm_stops_accepting_drains_and_exits_zero() {
     assert_eq!(status.code(), Some(0));
     assert!(reqwest::get(&health).await.is_err(), "no longer accepting");
     let pool = db.pool().await;
-    let started: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE type = 'gateway.started'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let started: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE type = 'gateway.started'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(started, 1);
     let mut logs = String::new();
     use std::io::Read;
-    child.0.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
-    let last = logs.lines().rev().find(|l| l.contains("stopped")).expect("a stop log line");
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    let last = logs
+        .lines()
+        .rev()
+        .find(|l| l.contains("stopped"))
+        .expect("a stop log line");
     let line: serde_json::Value = serde_json::from_str(last).expect("logs are JSON lines");
     assert_eq!(line["level"], "INFO");
 }

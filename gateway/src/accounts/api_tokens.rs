@@ -35,7 +35,9 @@ pub fn parse_expiry(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Acc
         })?
         .with_timezone(&Utc);
     if at <= now {
-        return Err(AccountError::Invalid(format!("--expires-at {text} is in the past")));
+        return Err(AccountError::Invalid(format!(
+            "--expires-at {text} is in the past"
+        )));
     }
     Ok(at)
 }
@@ -48,9 +50,14 @@ pub async fn create(
 ) -> Result<CreatedToken, AccountError> {
     let name = new.name.trim();
     if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        return Err(AccountError::Invalid("token name must be 1-100 printable characters".into()));
+        return Err(AccountError::Invalid(
+            "token name must be 1-100 printable characters".into(),
+        ));
     }
-    let role: Role = new.role.parse().map_err(|e: crate::rbac::roles::UnknownRole| AccountError::Invalid(e.0))?;
+    let role: Role = new
+        .role
+        .parse()
+        .map_err(|e: crate::rbac::roles::UnknownRole| AccountError::Invalid(e.0))?;
     let expires_at = new
         .expires_at
         .map(|text| parse_expiry(text, Utc::now()))
@@ -69,7 +76,9 @@ pub async fn create(
         None => None,
     };
     if api_tokens::active_by_name(pool, name).await?.is_some() {
-        return Err(AccountError::Conflict(format!("an active API token named {name:?} already exists")));
+        return Err(AccountError::Conflict(format!(
+            "an active API token named {name:?} already exists"
+        )));
     }
     let generated = secrets::generate(SecretKind::ApiToken)
         .map_err(|e| AccountError::Invalid(format!("no randomness available: {e}")))?;
@@ -83,7 +92,9 @@ pub async fn create(
         user_email: owner.as_ref().map(|u| u.email.clone()),
         expires_at: expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     };
-    audit.append(draft(api_tokens::CREATED, by, &payload)).await?;
+    audit
+        .append(draft(api_tokens::CREATED, by, &payload))
+        .await?;
     let token = api_tokens::by_id(pool, token_id)
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("token {token_id} vanished")))?;
@@ -100,20 +111,27 @@ pub async fn revoke(
     id: &str,
     reason: Option<&str>,
 ) -> Result<ApiToken, AccountError> {
-    let token_id = Uuid::parse_str(id.trim())
-        .map_err(|_| AccountError::Invalid(format!("{id:?} is not a token id (a UUID; see `token list`)")))?;
+    let token_id = Uuid::parse_str(id.trim()).map_err(|_| {
+        AccountError::Invalid(format!(
+            "{id:?} is not a token id (a UUID; see `token list`)"
+        ))
+    })?;
     let token = api_tokens::by_id(pool, token_id)
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("no API token {token_id}")))?;
     if token.revoked_at.is_some() {
-        return Err(AccountError::Conflict(format!("API token {token_id} is already revoked")));
+        return Err(AccountError::Conflict(format!(
+            "API token {token_id} is already revoked"
+        )));
     }
     let payload = ApiTokenRevoked {
         token_id,
         name: token.name.clone(),
         reason: reason.map(str::to_owned),
     };
-    audit.append(draft(api_tokens::REVOKED, by, &payload)).await?;
+    audit
+        .append(draft(api_tokens::REVOKED, by, &payload))
+        .await?;
     api_tokens::by_id(pool, token_id)
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("no API token {token_id}")))

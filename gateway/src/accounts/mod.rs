@@ -76,8 +76,20 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(valid_email(" Admin@Example.COM ").unwrap(), "admin@example.com");
-        for bad in ["", "admin", "admin@", "@example.com", "a@b", "a b@example.com", "a@@example.com", "a@example."] {
+        assert_eq!(
+            valid_email(" Admin@Example.COM ").unwrap(),
+            "admin@example.com"
+        );
+        for bad in [
+            "",
+            "admin",
+            "admin@",
+            "@example.com",
+            "a@b",
+            "a b@example.com",
+            "a@@example.com",
+            "a@example.",
+        ] {
             assert!(valid_email(bad).is_err(), "{bad:?} accepted");
         }
     }

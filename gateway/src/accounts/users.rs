@@ -27,9 +27,14 @@ pub async fn add(
 ) -> Result<User, AccountError> {
     let email = valid_email(email)?;
     let role = Role::parse_for_person(role).map_err(|e| AccountError::Invalid(e.0))?;
-    let name = name.map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
     if users::by_email(pool, &email).await?.is_some() {
-        return Err(AccountError::Conflict(format!("user {email} already exists")));
+        return Err(AccountError::Conflict(format!(
+            "user {email} already exists"
+        )));
     }
     let user_id = Uuid::new_v4();
     let payload = UserCreated {
@@ -66,7 +71,9 @@ pub async fn set_role(
         role: role.to_string(),
         previous_role: user.role.clone(),
     };
-    audit.append(draft(users::ROLE_CHANGED, by, &payload)).await?;
+    audit
+        .append(draft(users::ROLE_CHANGED, by, &payload))
+        .await?;
     Ok(users::by_id(pool, user.id).await?)
 }
 
@@ -84,9 +91,12 @@ pub async fn disable(
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("no user {email}")))?;
     if user.disabled {
-        return Err(AccountError::Conflict(format!("user {email} is already disabled")));
+        return Err(AccountError::Conflict(format!(
+            "user {email} is already disabled"
+        )));
     }
-    let sessions = projections::sessions::active_for_user(pool, user.id, chrono::Utc::now()).await?;
+    let sessions =
+        projections::sessions::active_for_user(pool, user.id, chrono::Utc::now()).await?;
     let mut drafts = vec![draft(
         users::DISABLED,
         by,

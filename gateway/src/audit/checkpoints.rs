@@ -74,7 +74,11 @@ impl TxHook for CheckpointRecorder {
         .execute(conn)
         .await?;
         if inserted.rows_affected() == 0 {
-            return Err(HookRejection(format!("a checkpoint of size {} already exists", payload.size)).into());
+            return Err(HookRejection(format!(
+                "a checkpoint of size {} already exists",
+                payload.size
+            ))
+            .into());
         }
         Ok(())
     }
@@ -132,13 +136,20 @@ pub struct Checkpointer {
 }
 
 impl Checkpointer {
-    pub fn spawn(self, stop: watch::Receiver<bool>) -> (CheckpointRequests, tokio::task::JoinHandle<()>) {
+    pub fn spawn(
+        self,
+        stop: watch::Receiver<bool>,
+    ) -> (CheckpointRequests, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(64);
         let task = tokio::spawn(self.run(rx, stop));
         (CheckpointRequests(tx), task)
     }
 
-    async fn run(self, mut requests: mpsc::Receiver<oneshot::Sender<Result<u64, String>>>, mut stop: watch::Receiver<bool>) {
+    async fn run(
+        self,
+        mut requests: mpsc::Receiver<oneshot::Sender<Result<u64, String>>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let chain = self.appender.chain().to_owned();
         loop {
             if *stop.borrow() {
@@ -193,7 +204,10 @@ impl Checkpointer {
         let mut arrivals_since = 0u64;
         loop {
             // Keep the lock connection alive; losing it means losing leadership.
-            sqlx::query("SELECT 1").execute(&mut lock_conn).await.map_err(|e| e.to_string())?;
+            sqlx::query("SELECT 1")
+                .execute(&mut lock_conn)
+                .await
+                .map_err(|e| e.to_string())?;
             let before = follower.size();
             // Never read past the next count boundary, so a burst still gets a
             // checkpoint every `every_events` events, not one after the burst.
@@ -207,7 +221,9 @@ impl Checkpointer {
                 fault
             })?;
             arrivals_since += new;
-            self.status.tracked.store(follower.size(), Ordering::Relaxed);
+            self.status
+                .tracked
+                .store(follower.size(), Ordering::Relaxed);
             if follower.size() > before && follower.size() <= last_size {
                 // Catching up below an existing checkpoint: nothing new to sign yet.
                 arrivals_since = 0;
@@ -215,8 +231,9 @@ impl Checkpointer {
             let behind = follower.size() - before == budget;
             let count_due = follower.size() >= last_size + self.config.every_events;
             let time_due = arrivals_since > 0
-                && last_signed_at
-                    .is_none_or(|at| at.elapsed() >= Duration::from_secs(self.config.every_seconds));
+                && last_signed_at.is_none_or(|at| {
+                    at.elapsed() >= Duration::from_secs(self.config.every_seconds)
+                });
             let mut waiting: Vec<oneshot::Sender<Result<u64, String>>> = Vec::new();
             while let Ok(reply) = requests.try_recv() {
                 waiting.push(reply);
@@ -278,10 +295,15 @@ impl Checkpointer {
             key: self.signer.name().to_owned(),
             note,
         };
-        let data = serde_json::to_value(&payload).map_err(|e| SignOutcome::Failed(e.to_string()))?;
+        let data =
+            serde_json::to_value(&payload).map_err(|e| SignOutcome::Failed(e.to_string()))?;
         match self
             .appender
-            .append(Draft::new(CHECKPOINT_CREATED, Actor::system("checkpointer"), data))
+            .append(Draft::new(
+                CHECKPOINT_CREATED,
+                Actor::system("checkpointer"),
+                data,
+            ))
             .await
         {
             Ok(_) => {
@@ -353,7 +375,10 @@ impl ChainFollower {
                     return Err(format!("event {seq}: hash does not match its bytes"));
                 }
                 if event.prev != self.last_hash {
-                    return Err(format!("event {seq}: prev does not link to event {}", seq - 1));
+                    return Err(format!(
+                        "event {seq}: prev does not link to event {}",
+                        seq - 1
+                    ));
                 }
                 self.tree.push(leaf_hash(&canonical));
                 self.last_hash = hash;
@@ -399,6 +424,10 @@ fn leader_lock_key(chain: &str) -> i64 {
 pub fn load_signer(path: &std::path::Path) -> Result<Signer, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("CHECKPOINT_SIGNING_KEY_FILE {}: {e}", path.display()))?;
-    Signer::from_skey(text.trim())
-        .map_err(|e| format!("CHECKPOINT_SIGNING_KEY_FILE {}: not a signing key: {e}", path.display()))
+    Signer::from_skey(text.trim()).map_err(|e| {
+        format!(
+            "CHECKPOINT_SIGNING_KEY_FILE {}: not a signing key: {e}",
+            path.display()
+        )
+    })
 }

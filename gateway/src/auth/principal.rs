@@ -140,7 +140,11 @@ pub struct SessionRules {
 }
 
 /// Resolve a presented secret. Never logs or returns the secret.
-pub async fn authenticate(pool: &PgPool, rules: SessionRules, presented: &str) -> Result<Principal, AuthFailure> {
+pub async fn authenticate(
+    pool: &PgPool,
+    rules: SessionRules,
+    presented: &str,
+) -> Result<Principal, AuthFailure> {
     let Some(kind) = secrets::classify(presented) else {
         return Err(if presented.starts_with("rgw_") {
             AuthFailure::Malformed
@@ -207,7 +211,14 @@ pub async fn authenticate(pool: &PgPool, rules: SessionRules, presented: &str) -
                 return Err(AuthFailure::OwnerDisabled);
             }
             if session.channel == "web" {
-                touch_web_session(pool, session.id, session.created_at, rules.web_idle_timeout, now).await?;
+                touch_web_session(
+                    pool,
+                    session.id,
+                    session.created_at,
+                    rules.web_idle_timeout,
+                    now,
+                )
+                .await?;
             }
             let role: Role = user.role.parse().map_err(|_| AuthFailure::OwnerDisabled)?;
             Ok(Principal {
@@ -270,19 +281,37 @@ mod tests {
 
     fn headers(value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(http::header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        h.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(value).unwrap(),
+        );
         h
     }
 
     #[test]
     fn reads_bearer_and_basic_password() {
         assert_eq!(secret_from_headers(&HeaderMap::new()), Ok(None));
-        assert_eq!(secret_from_headers(&headers("Bearer abc")), Ok(Some("abc".into())));
+        assert_eq!(
+            secret_from_headers(&headers("Bearer abc")),
+            Ok(Some("abc".into()))
+        );
         let basic = format!("Basic {}", STANDARD.encode("convox:rgw_token_x"));
-        assert_eq!(secret_from_headers(&headers(&basic)), Ok(Some("rgw_token_x".into())));
+        assert_eq!(
+            secret_from_headers(&headers(&basic)),
+            Ok(Some("rgw_token_x".into()))
+        );
         let no_colon = format!("Basic {}", STANDARD.encode("justuser"));
-        assert_eq!(secret_from_headers(&headers(&no_colon)), Err(AuthFailure::Malformed));
-        assert_eq!(secret_from_headers(&headers("Basic !!!")), Err(AuthFailure::Malformed));
-        assert_eq!(secret_from_headers(&headers("Digest x")), Err(AuthFailure::Malformed));
+        assert_eq!(
+            secret_from_headers(&headers(&no_colon)),
+            Err(AuthFailure::Malformed)
+        );
+        assert_eq!(
+            secret_from_headers(&headers("Basic !!!")),
+            Err(AuthFailure::Malformed)
+        );
+        assert_eq!(
+            secret_from_headers(&headers("Digest x")),
+            Err(AuthFailure::Malformed)
+        );
     }
 }

@@ -70,7 +70,10 @@ mod tests {
         let s = generate(SecretKind::ApiToken).unwrap();
         assert!(s.secret.starts_with("rgw_token_"));
         assert_eq!(s.secret.len(), "rgw_token_".len() + 43);
-        assert!(s.secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+        assert!(s
+            .secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
         assert_eq!(s.sha256, sha256_hex(&s.secret));
         assert_eq!(classify(&s.secret), Some(SecretKind::ApiToken));
         let t = generate(SecretKind::Session).unwrap();

@@ -7,7 +7,8 @@ use anyhow::Context;
 
 /// Private key to `out` (mode 0600, never overwritten), verifier key on stdout.
 pub fn keygen(name: &str, out: &Path) -> anyhow::Result<()> {
-    let (skey, vkey) = events::note::generate_key(name).map_err(|e| anyhow::anyhow!("key name {name:?}: {e}"))?;
+    let (skey, vkey) =
+        events::note::generate_key(name).map_err(|e| anyhow::anyhow!("key name {name:?}: {e}"))?;
     write_private_key(out, &skey)?;
     println!("{vkey}");
     eprintln!(

@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "rack-gateway-server", version, about = "Access gateway for a Convox rack, and its operator commands")]
+#[command(
+    name = "rack-gateway-server",
+    version,
+    about = "Access gateway for a Convox rack, and its operator commands"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

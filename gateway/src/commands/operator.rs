@@ -71,7 +71,10 @@ async fn run_user(core: &Core, by: &Requester, command: UserCommand) -> anyhow::
             println!("added {} ({}), id {}", user.email, user.role, user.id);
         }
         UserCommand::SetRole { email, role } => {
-            match users::set_role(pool, audit, by, &email, &role).await.map_err(refused)? {
+            match users::set_role(pool, audit, by, &email, &role)
+                .await
+                .map_err(refused)?
+            {
                 Some(user) => println!("{} is now {}", user.email, user.role),
                 None => println!("{email} already has role {role}; nothing changed"),
             }
@@ -87,7 +90,10 @@ async fn run_user(core: &Core, by: &Requester, command: UserCommand) -> anyhow::
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
-                println!("{:<36}  {:<32}  {:<9}  {:<8}  NAME", "ID", "EMAIL", "ROLE", "STATUS");
+                println!(
+                    "{:<36}  {:<32}  {:<9}  {:<8}  NAME",
+                    "ID", "EMAIL", "ROLE", "STATUS"
+                );
                 for u in list {
                     println!(
                         "{:<36}  {:<32}  {:<9}  {:<8}  {}",
@@ -151,7 +157,9 @@ async fn run_token(core: &Core, by: &Requester, command: TokenCommand) -> anyhow
                         t.name,
                         t.id,
                         t.role,
-                        t.expires_at.map(|e| e.to_rfc3339()).unwrap_or_else(|| "never".into())
+                        t.expires_at
+                            .map(|e| e.to_rfc3339())
+                            .unwrap_or_else(|| "never".into())
                     );
                     println!("token (shown once; store it now):");
                     println!("{}", created.secret);
@@ -165,11 +173,16 @@ async fn run_token(core: &Core, by: &Requester, command: TokenCommand) -> anyhow
             println!("revoked API token {:?} ({})", t.name, t.id);
         }
         TokenCommand::List { json } => {
-            let list = projections::api_tokens::list(pool).await.context("list tokens")?;
+            let list = projections::api_tokens::list(pool)
+                .await
+                .context("list tokens")?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
-                println!("{:<36}  {:<24}  {:<8}  {:<8}  {:<25}  OWNER", "ID", "NAME", "ROLE", "STATUS", "EXPIRES");
+                println!(
+                    "{:<36}  {:<24}  {:<8}  {:<8}  {:<25}  OWNER",
+                    "ID", "NAME", "ROLE", "STATUS", "EXPIRES"
+                );
                 let now = chrono::Utc::now();
                 for t in list {
                     let status = if t.revoked_at.is_some() {
@@ -185,7 +198,9 @@ async fn run_token(core: &Core, by: &Requester, command: TokenCommand) -> anyhow
                         t.name,
                         t.role,
                         status,
-                        t.expires_at.map(|e| e.to_rfc3339()).unwrap_or_else(|| "never".into()),
+                        t.expires_at
+                            .map(|e| e.to_rfc3339())
+                            .unwrap_or_else(|| "never".into()),
                         t.user_email.unwrap_or_default()
                     );
                 }
@@ -211,12 +226,18 @@ pub async fn rebuild(check: bool) -> anyhow::Result<i32> {
             for difference in &differences {
                 println!("DIFFERENCE {difference}");
             }
-            println!("{} difference(s) between the live tables and the chain", differences.len());
+            println!(
+                "{} difference(s) between the live tables and the chain",
+                differences.len()
+            );
             Ok(1)
         }
     } else {
         let report = projections::rebuild::rebuild(&pool).await?;
-        println!("rebuilt projections from {} events ({} folded)", report.events, report.folded);
+        println!(
+            "rebuilt projections from {} events ({} folded)",
+            report.events, report.folded
+        );
         Ok(0)
     };
     core.close().await;

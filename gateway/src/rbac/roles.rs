@@ -76,7 +76,11 @@ impl FromStr for Role {
     fn from_str(text: &str) -> Result<Role, UnknownRole> {
         let wanted = text.trim().to_ascii_lowercase();
         // "operations" is the original's label for ops.
-        let wanted = if wanted == "operations" { "ops".to_owned() } else { wanted };
+        let wanted = if wanted == "operations" {
+            "ops".to_owned()
+        } else {
+            wanted
+        };
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == wanted)
@@ -106,7 +110,10 @@ mod tests {
 
     #[test]
     fn cicd_is_for_tokens_only() {
-        assert!(Role::parse_for_person("cicd").unwrap_err().0.contains("API tokens only"));
+        assert!(Role::parse_for_person("cicd")
+            .unwrap_err()
+            .0
+            .contains("API tokens only"));
         assert_eq!(Role::parse_for_person("auditor").unwrap(), Role::Auditor);
     }
 }

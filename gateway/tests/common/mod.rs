@@ -35,8 +35,14 @@ pub fn test_env(database_url: &str, key_file: &std::path::Path) -> Env {
         ("DATABASE_URL", database_url.to_owned()),
         ("PORT", "0".to_owned()),
         ("BIND_ADDRESS", "127.0.0.1".to_owned()),
-        ("CHECKPOINT_SIGNING_KEY_FILE", key_file.display().to_string()),
-        ("APP_SECRET_KEY", "test-app-secret-key-0123456789abcdef".to_owned()),
+        (
+            "CHECKPOINT_SIGNING_KEY_FILE",
+            key_file.display().to_string(),
+        ),
+        (
+            "APP_SECRET_KEY",
+            "test-app-secret-key-0123456789abcdef".to_owned(),
+        ),
     ])
 }
 
@@ -97,7 +103,9 @@ impl TestApp {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server stopped cleanly");
+            task.await
+                .expect("server task")
+                .expect("server stopped cleanly");
         }
     }
 

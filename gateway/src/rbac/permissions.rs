@@ -1,0 +1,212 @@
+//! Permissions (`<scope>:<resource>:<action>`) and which roles hold them
+//! (behaviour §c, decisions 7 and 8). One table; everything asks [`authorize`].
+//!
+//! A grant may use `*` for a whole segment (`convox:*:*`). A denial names the
+//! permission and the lowest role that holds it, in the order
+//! viewer < ops < deployer < cicd < admin (auditor stands apart).
+
+use std::fmt;
+
+use super::Role;
+
+/// What each role holds. Roles that inherit list their parent's grants too
+/// (spelled out, so the table reads on its own).
+const VIEWER: &[&str] = &[
+    "convox:app:list",
+    "convox:app:read",
+    "convox:process:list",
+    "convox:process:read",
+    "convox:instance:list",
+    "convox:instance:read",
+    "convox:log:read",
+    "convox:build:list",
+    "convox:build:read",
+    "convox:rack:read",
+];
+
+const OPS_EXTRA: &[&str] = &[
+    "convox:app:restart",
+    "convox:process:start",
+    "convox:process:exec",
+    "convox:process:terminate",
+    "convox:release:list",
+    "convox:env:read",
+];
+
+const DEPLOYER_EXTRA: &[&str] = &[
+    "convox:build:create",
+    "convox:object:create",
+    "convox:release:create",
+    "convox:release:read",
+    "convox:release:promote",
+    "convox:env:set",
+    "convox:app:update",
+    "gateway:deploy_approval_request:create",
+    "gateway:deploy_approval_request:read",
+];
+
+const CICD: &[&str] = &[
+    "convox:app:list",
+    "convox:app:read",
+    "convox:process:list",
+    "convox:process:read",
+    "convox:instance:list",
+    "convox:instance:read",
+    "convox:rack:read",
+    "gateway:deploy_approval_request:create",
+    "gateway:deploy_approval_request:read",
+    "convox:deploy:deploy_with_approval",
+];
+
+const ADMIN: &[&str] = &["convox:*:*", "gateway:*:*", "auth:*:*", "security:*:*"];
+
+const AUDITOR: &[&str] = &["gateway:audit_log:read"];
+
+/// Roles in the order a denial searches for "the lowest role that holds it".
+const ESCALATION: [Role; 6] = [
+    Role::Viewer,
+    Role::Ops,
+    Role::Deployer,
+    Role::Cicd,
+    Role::Admin,
+    Role::Auditor,
+];
+
+/// Every grant of a role.
+pub fn grants(role: Role) -> Vec<&'static str> {
+    match role {
+        Role::Viewer => VIEWER.to_vec(),
+        Role::Ops => [VIEWER, OPS_EXTRA].concat(),
+        Role::Deployer => [VIEWER, OPS_EXTRA, DEPLOYER_EXTRA].concat(),
+        Role::Cicd => CICD.to_vec(),
+        Role::Admin => ADMIN.to_vec(),
+        Role::Auditor => AUDITOR.to_vec(),
+    }
+}
+
+fn grant_matches(grant: &str, permission: &str) -> bool {
+    let mut g = grant.split(':');
+    let mut p = permission.split(':');
+    loop {
+        match (g.next(), p.next()) {
+            (None, None) => return true,
+            (Some(gs), Some(ps)) if gs == "*" || gs == ps => {}
+            _ => return false,
+        }
+    }
+}
+
+pub fn role_has(role: Role, permission: &str) -> bool {
+    grants(role).iter().any(|g| grant_matches(g, permission))
+}
+
+/// The lowest role holding `permission` (admin holds every gateway-defined permission).
+pub fn lowest_role_with(permission: &str) -> Option<Role> {
+    ESCALATION.into_iter().find(|r| role_has(*r, permission))
+}
+
+/// A refusal, phrased as users see it (seed 001):
+/// `permission denied: convox:app:delete requires admin role`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub permission: String,
+    pub message: String,
+}
+
+impl Denial {
+    /// The standard RBAC denial for `permission`.
+    pub fn missing(permission: &str) -> Denial {
+        let message = match lowest_role_with(permission) {
+            Some(role) => format!("permission denied: {permission} requires {role} role"),
+            None => format!("permission denied: {permission} is not granted to any role"),
+        };
+        Denial {
+            permission: permission.to_owned(),
+            message,
+        }
+    }
+
+    /// A policy refusal (destructive actions, rack-level operations, run/exec rules).
+    pub fn policy(permission: &str, message: impl Into<String>) -> Denial {
+        Denial {
+            permission: permission.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Denial {}
+
+pub fn authorize(role: Role, permission: &str) -> Result<(), Denial> {
+    if role_has(role, permission) {
+        Ok(())
+    } else {
+        Err(Denial::missing(permission))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_inherit_and_admin_holds_everything() {
+        assert!(role_has(Role::Viewer, "convox:app:list"));
+        assert!(!role_has(Role::Viewer, "convox:process:exec"));
+        assert!(role_has(Role::Ops, "convox:process:exec"));
+        assert!(role_has(Role::Deployer, "convox:log:read"));
+        assert!(role_has(Role::Deployer, "convox:release:promote"));
+        assert!(!role_has(Role::Ops, "convox:release:promote"));
+        assert!(role_has(Role::Admin, "convox:app:delete"));
+        assert!(role_has(Role::Admin, "gateway:user:create"));
+        assert!(!role_has(Role::Cicd, "convox:log:read"));
+        assert!(role_has(Role::Cicd, "convox:deploy:deploy_with_approval"));
+    }
+
+    #[test]
+    fn auditor_reads_the_log_and_touches_no_rack() {
+        assert!(role_has(Role::Auditor, "gateway:audit_log:read"));
+        assert!(role_has(Role::Admin, "gateway:audit_log:read"));
+        for p in ["convox:app:list", "convox:rack:read", "convox:log:read"] {
+            assert!(!role_has(Role::Auditor, p), "{p}");
+        }
+        assert!(!role_has(Role::Deployer, "gateway:audit_log:read"));
+    }
+
+    #[test]
+    fn denials_name_the_lowest_role() {
+        assert_eq!(
+            authorize(Role::Deployer, "convox:app:delete")
+                .unwrap_err()
+                .message,
+            "permission denied: convox:app:delete requires admin role"
+        );
+        assert_eq!(
+            authorize(Role::Viewer, "convox:process:exec")
+                .unwrap_err()
+                .message,
+            "permission denied: convox:process:exec requires ops role"
+        );
+        assert_eq!(
+            authorize(Role::Viewer, "convox:env:set")
+                .unwrap_err()
+                .message,
+            "permission denied: convox:env:set requires deployer role"
+        );
+        assert!(authorize(Role::Ops, "convox:process:exec").is_ok());
+    }
+
+    #[test]
+    fn wildcards_match_whole_segments_only() {
+        assert!(grant_matches("convox:*:*", "convox:app:list"));
+        assert!(!grant_matches("convox:*:*", "convox:app"));
+        assert!(!grant_matches("convox:*", "convox:app:list"));
+        assert!(!grant_matches("convox:app:*", "convoxx:app:list"));
+    }
+}
