@@ -399,12 +399,8 @@ fn exec_session(
     tracing::debug!(app, pid, command, "exec");
     ws.on_upgrade(move |mut socket| async move {
         let outcome = run_command(&mut socket, &command).await;
-        if !outcome.client_gone {
-            let marker = format!("{EXIT_MARKER}:{}\n", outcome.exit_code);
-            if socket.send(Message::Text(marker.into())).await.is_ok() {
-                finish(socket).await;
-            }
-        }
+        // Record before the client can see the exit code, so a test that checks the record
+        // right after its client finished never races this task.
         shared.with_state(|s| {
             s.execs.push(ExecRecord {
                 app,
@@ -412,10 +408,16 @@ fn exec_session(
                 command,
                 tty,
                 entrypoint,
-                stdin: outcome.stdin,
+                stdin: outcome.stdin.clone(),
                 exit_code: outcome.exit_code,
             })
         });
+        if !outcome.client_gone {
+            let marker = format!("{EXIT_MARKER}:{}\n", outcome.exit_code);
+            if socket.send(Message::Text(marker.into())).await.is_ok() {
+                finish(socket).await;
+            }
+        }
     })
 }
 
