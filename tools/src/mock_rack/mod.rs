@@ -637,7 +637,7 @@ async fn frame(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> R
         HeaderValue::from_static("nosniff"),
     );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    tracing::debug!(%method, %path, status = res.status().as_u16(), request_id, "request");
+    tracing::info!(%method, %path, status = res.status().as_u16(), request_id, "request");
     res
 }
 

@@ -46,6 +46,7 @@ pub async fn system_update(
         if let Some(count) = count {
             s.system.count = count;
         }
+        // `rack scale --type` changes the node instance type, which v3 racks keep as a param.
         if let Some(kind) = params.get("type").filter(|v| !v.is_empty()) {
             s.system
                 .parameters
