@@ -46,6 +46,9 @@ async fn ready(State(state): State<AppState>) -> Response {
     if let Some(fault) = state.checkpoints.fault() {
         problems.push(format!("checkpoint signer: {fault}"));
     }
+    if let Some(problem) = state.archive.status.problem() {
+        problems.push(problem);
+    }
     if problems.is_empty() {
         (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
     } else {
@@ -83,6 +86,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .metrics
         .checkpoint_leader
         .set(i64::from(state.checkpoints.leader.load(Ordering::Relaxed)));
+    crate::archive::refresh_metrics(&state.archive.status, &state.pool, state.chain()).await;
     let mut body = String::new();
     if let Err(e) = prometheus_client::encoding::text::encode(&mut body, &state.metrics.registry) {
         tracing::error!(error = %e, "metrics encoding failed");

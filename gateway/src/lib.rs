@@ -5,6 +5,7 @@
 //! - [`routes`]: the HTTP surface and middleware stack, in one place
 //! - [`state`]: what handlers can reach
 //! - [`health`]: `/health`, `/ready`, `/metrics`
+//! - [`archive`]: shipping the chain to S3 with Object Lock; auditor export bundles
 //! - [`audit`]: checkpoint signing and the hooks of the appending transaction
 //! - [`accounts`]: users and API tokens (operator commands and admin API)
 //! - [`auth`]: credentials: secrets, their hashes
@@ -12,6 +13,7 @@
 //! - [`commands`]: the `rack-gateway-server` subcommands
 
 pub mod accounts;
+pub mod archive;
 pub mod audit;
 pub mod auth;
 pub mod commands;

@@ -119,6 +119,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub rack: RackSettings,
     pub auth: AuthSettings,
+    pub archive: ArchiveSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -141,6 +142,148 @@ pub struct AuditSettings {
     pub checkpoint_signing_key_file: Option<PathBuf>,
     pub checkpoint_every_events: u64,
     pub checkpoint_every_seconds: u64,
+}
+
+/// Object Lock retention mode of archived objects (`AUDIT_LOCK_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    Compliance,
+    Governance,
+}
+
+impl LockMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockMode::Compliance => "COMPLIANCE",
+            LockMode::Governance => "GOVERNANCE",
+        }
+    }
+}
+
+impl std::str::FromStr for LockMode {
+    type Err = String;
+    fn from_str(text: &str) -> Result<LockMode, String> {
+        match text.to_ascii_uppercase().as_str() {
+            "COMPLIANCE" => Ok(LockMode::Compliance),
+            "GOVERNANCE" => Ok(LockMode::Governance),
+            _ => Err("must be COMPLIANCE or GOVERNANCE".into()),
+        }
+    }
+}
+
+/// How uploads carry a checksum the server verifies (`AUDIT_S3_CHECKSUM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumMode {
+    /// `x-amz-checksum-sha256` and `Content-MD5` (AWS S3 verifies both).
+    Sha256,
+    /// `Content-MD5` only, for S3-compatible stores without the newer checksum headers.
+    Md5,
+}
+
+/// Shipping the chain to S3 with Object Lock (events.md §5). Off unless
+/// `AUDIT_S3_BUCKET` is set. Credentials are not settings: the AWS SDK reads
+/// them the way the AWS tools do (`AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/
+/// `AWS_SESSION_TOKEN`, then `AWS_PROFILE` and the shared files, web
+/// identity, the container and instance metadata endpoints).
+#[derive(Debug, Clone)]
+pub struct ArchiveSettings {
+    pub bucket: Option<String>,
+    /// Key prefix without slashes at either end (`AUDIT_S3_PREFIX`, default `rack-gateway`).
+    pub prefix: String,
+    pub endpoint_url: Option<String>,
+    /// `AUDIT_S3_REGION`, else `AWS_REGION`/`AWS_DEFAULT_REGION`, else the profile's, else us-east-1.
+    pub region: Option<String>,
+    /// Path-style addressing (`AUDIT_S3_FORCE_PATH_STYLE`; default: on when an endpoint URL is set).
+    pub force_path_style: bool,
+    pub checksum: ChecksumMode,
+    /// Send `If-None-Match: *` on every upload so S3 itself refuses to
+    /// replace a key (`AUDIT_S3_CONDITIONAL_WRITES`, default on).
+    pub conditional_writes: bool,
+    pub retention_days: u32,
+    pub lock_mode: LockMode,
+    /// A segment closes once this many events wait (`AUDIT_SEGMENT_MAX_EVENTS`, default 1000).
+    pub segment_max_events: u64,
+    /// ... or once the oldest waiting event is this old (`AUDIT_SEGMENT_MAX_AGE_MS`, default 5000).
+    pub segment_max_age: Duration,
+    /// Static credentials from the settings file or environment, when given there.
+    pub access_key_id: Option<SecretString>,
+    pub secret_access_key: Option<SecretString>,
+    pub session_token: Option<SecretString>,
+}
+
+impl ArchiveSettings {
+    fn from_env(env: &Env) -> Result<ArchiveSettings, SettingsError> {
+        let endpoint_url = env.get("AUDIT_S3_ENDPOINT_URL");
+        let retention_days: u32 = env.parse("AUDIT_RETENTION_DAYS", 2555)?;
+        if retention_days == 0 {
+            return Err(bad("AUDIT_RETENTION_DAYS", "must be at least 1"));
+        }
+        let checksum = match env
+            .string("AUDIT_S3_CHECKSUM", "sha256")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "sha256" => ChecksumMode::Sha256,
+            "md5" => ChecksumMode::Md5,
+            other => {
+                return Err(bad(
+                    "AUDIT_S3_CHECKSUM",
+                    format!("{other:?} is not valid: sha256 or md5"),
+                ))
+            }
+        };
+        let segment_max_events: u64 = env.parse("AUDIT_SEGMENT_MAX_EVENTS", 1000)?;
+        let segment_max_age_ms: u64 = env.parse("AUDIT_SEGMENT_MAX_AGE_MS", 5000)?;
+        if segment_max_events == 0 || segment_max_age_ms == 0 {
+            return Err(bad(
+                "AUDIT_SEGMENT_MAX_EVENTS",
+                "segment limits must be positive",
+            ));
+        }
+        let access_key_id = env.secret("AWS_ACCESS_KEY_ID");
+        let secret_access_key = env.secret("AWS_SECRET_ACCESS_KEY");
+        if access_key_id.is_some() != secret_access_key.is_some() {
+            return Err(bad(
+                "AWS_ACCESS_KEY_ID",
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together",
+            ));
+        }
+        let bucket = env.get("AUDIT_S3_BUCKET");
+        if let Some(name) = &bucket {
+            if name.contains('/') || name.len() < 3 || name.len() > 63 {
+                return Err(bad(
+                    "AUDIT_S3_BUCKET",
+                    "a bucket name (3-63 characters, no slash; the key prefix is AUDIT_S3_PREFIX)",
+                ));
+            }
+        }
+        Ok(ArchiveSettings {
+            bucket,
+            prefix: env
+                .string("AUDIT_S3_PREFIX", "rack-gateway")
+                .trim_matches('/')
+                .to_owned(),
+            force_path_style: env.bool("AUDIT_S3_FORCE_PATH_STYLE", endpoint_url.is_some())?,
+            endpoint_url,
+            region: env
+                .get("AUDIT_S3_REGION")
+                .or_else(|| env.get("AWS_REGION"))
+                .or_else(|| env.get("AWS_DEFAULT_REGION")),
+            checksum,
+            conditional_writes: env.bool("AUDIT_S3_CONDITIONAL_WRITES", true)?,
+            retention_days,
+            lock_mode: env.parse("AUDIT_LOCK_MODE", LockMode::Compliance)?,
+            segment_max_events,
+            segment_max_age: Duration::from_millis(segment_max_age_ms),
+            access_key_id,
+            secret_access_key,
+            session_token: env.secret("AWS_SESSION_TOKEN"),
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.bucket.is_some()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -225,11 +368,13 @@ impl Settings {
             web_session_idle_timeout: Duration::from_secs(idle_minutes * 60),
             cli_session_lifetime: Duration::from_secs(90 * 24 * 3600),
         };
+        let archive = ArchiveSettings::from_env(env)?;
         Ok(Settings {
             server,
             audit,
             rack,
             auth,
+            archive,
         })
     }
 
@@ -272,6 +417,37 @@ impl Settings {
         view.insert("RACK_USERNAME", json!(self.rack.username));
         view.insert("RACK_TLS_CA_FILE", json!(self.rack.tls_ca_file));
         view.insert("RACK_TLS_FINGERPRINT", json!(self.rack.tls_fingerprint));
+        let archive = &self.archive;
+        view.insert("AUDIT_S3_BUCKET", json!(archive.bucket));
+        view.insert("AUDIT_S3_PREFIX", json!(archive.prefix));
+        view.insert("AUDIT_S3_ENDPOINT_URL", json!(archive.endpoint_url));
+        view.insert("AUDIT_S3_REGION", json!(archive.region));
+        view.insert("AUDIT_S3_FORCE_PATH_STYLE", json!(archive.force_path_style));
+        view.insert(
+            "AUDIT_S3_CHECKSUM",
+            json!(match archive.checksum {
+                ChecksumMode::Sha256 => "sha256",
+                ChecksumMode::Md5 => "md5",
+            }),
+        );
+        view.insert(
+            "AUDIT_S3_CONDITIONAL_WRITES",
+            json!(archive.conditional_writes),
+        );
+        view.insert("AUDIT_RETENTION_DAYS", json!(archive.retention_days));
+        view.insert("AUDIT_LOCK_MODE", json!(archive.lock_mode.as_str()));
+        view.insert(
+            "AUDIT_SEGMENT_MAX_EVENTS",
+            json!(archive.segment_max_events),
+        );
+        view.insert(
+            "AUDIT_SEGMENT_MAX_AGE_MS",
+            json!(archive.segment_max_age.as_millis() as u64),
+        );
+        view.insert(
+            "AWS_ACCESS_KEY_ID_SET",
+            json!(archive.access_key_id.is_some()),
+        );
         view
     }
 
@@ -317,15 +493,62 @@ mod tests {
     }
 
     #[test]
+    fn archive_settings_follow_the_contract() {
+        let s = Settings::from_env(&base()).unwrap();
+        assert!(!s.archive.enabled());
+        assert_eq!(s.archive.prefix, "rack-gateway");
+        assert_eq!(s.archive.retention_days, 2555);
+        assert_eq!(s.archive.lock_mode, LockMode::Compliance);
+        assert_eq!(s.archive.checksum, ChecksumMode::Sha256);
+        assert!(s.archive.conditional_writes);
+        assert!(!s.archive.force_path_style);
+
+        let mut env = base();
+        env.set("AUDIT_S3_BUCKET", "audit-bucket");
+        env.set("AUDIT_S3_PREFIX", "/org/rgw/");
+        env.set("AUDIT_S3_ENDPOINT_URL", "http://127.0.0.1:9000");
+        env.set("AUDIT_LOCK_MODE", "governance");
+        env.set("AUDIT_RETENTION_DAYS", "30");
+        let s = Settings::from_env(&env).unwrap();
+        assert!(s.archive.enabled());
+        assert_eq!(s.archive.prefix, "org/rgw");
+        assert!(
+            s.archive.force_path_style,
+            "path style by default with an endpoint"
+        );
+        assert_eq!(s.archive.lock_mode, LockMode::Governance);
+        assert_eq!(s.archive.retention_days, 30);
+
+        for (name, value) in [
+            ("AUDIT_LOCK_MODE", "LEGAL"),
+            ("AUDIT_RETENTION_DAYS", "0"),
+            ("AUDIT_S3_CHECKSUM", "crc32"),
+            ("AUDIT_S3_BUCKET", "bucket/with/prefix"),
+            ("AWS_ACCESS_KEY_ID", "only-the-id"),
+        ] {
+            let mut env = base();
+            env.set(name, value);
+            let e = Settings::from_env(&env).unwrap_err();
+            assert_eq!(e.name, name, "{name}={value}");
+        }
+    }
+
+    #[test]
     fn fingerprint_and_view_carry_no_secret() {
         let mut env = base();
         env.set("RACK_TOKEN", "rack-secret-value");
         env.set("APP_SECRET_KEY", "app-secret-value");
+        env.set("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEYID");
+        env.set("AWS_SECRET_ACCESS_KEY", "aws-secret-value");
         let s = Settings::from_env(&env).unwrap();
         let view = serde_json::to_string(&s.public_view()).unwrap();
         assert!(!view.contains("rack-secret-value"));
         assert!(!view.contains("app-secret-value"));
         assert!(!view.contains(":pw@"));
+        assert!(!view.contains("aws-secret-value"));
+        assert!(!view.contains("AKIAEXAMPLEKEYID"));
+        assert!(!format!("{s:?}").contains("aws-secret-value"));
+        assert!(!format!("{s:?}").contains("AKIAEXAMPLEKEYID"));
         assert!(!format!("{s:?}").contains("rack-secret-value"));
         assert_eq!(
             s.rack.token.as_ref().unwrap().expose_secret(),

@@ -2,7 +2,8 @@
 //!
 //! Start: database pool → migrations → chain id → appender (with the
 //! projection and checkpoint hooks) → `gateway.started` (if that cannot be
-//! committed we do not serve at all) → checkpoint signer → listener.
+//! committed we do not serve at all) → checkpoint signer → archive shipper
+//! (when `AUDIT_S3_BUCKET` is set) → listener.
 //! Stop (SIGTERM or the test's shutdown future): stop accepting, let in-flight
 //! requests finish (bounded), stop background tasks, then drain the appender
 //! so every acknowledged event is committed, and return.
@@ -21,6 +22,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::archive::s3::ObjectStore;
+use crate::archive::shipper::Shipper;
+use crate::archive::{Archive, ArchiveStatus, Layout};
 use crate::audit::checkpoints::{load_signer, CheckpointConfig, CheckpointStatus, Checkpointer};
 use crate::settings::Settings;
 use crate::state::{AppState, Inner, Metrics};
@@ -118,6 +122,8 @@ impl Application {
                 "record gateway.started (the audit chain must accept events before we serve)",
             )?;
 
+        let key_name = signer.name().to_owned();
+        let vkey = signer.verifier().to_vkey();
         let (stop, stopped) = watch::channel(false);
         let status = Arc::new(CheckpointStatus::default());
         let (checkpoint_requests, checkpointer) = Checkpointer {
@@ -131,14 +137,43 @@ impl Application {
             },
             status: status.clone(),
         }
-        .spawn(stopped);
+        .spawn(stopped.clone());
+        let mut background = vec![checkpointer];
+
+        let archive_status = Arc::new(ArchiveStatus::new(settings.archive.bucket.clone()));
+        if let Some(store) = ObjectStore::connect(&settings.archive).await {
+            let chain = appender.chain().to_owned();
+            background.push(
+                Shipper {
+                    pool: pool.clone(),
+                    appender: appender.clone(),
+                    store,
+                    layout: Layout::new(&settings.archive.prefix, &chain),
+                    chain,
+                    key_name: key_name.clone(),
+                    vkey: vkey.clone(),
+                    settings: settings.archive.clone(),
+                    checkpoint_requests: checkpoint_requests.clone(),
+                    signer: status.clone(),
+                    status: archive_status.clone(),
+                }
+                .spawn(stopped),
+            );
+        }
 
         let address = format!("{}:{}", settings.server.bind, settings.server.port);
         let listener = TcpListener::bind(&address)
             .await
             .with_context(|| format!("listen on {address}"))?;
         let port = listener.local_addr()?.port();
-        let metrics = Metrics::new(&appender);
+        let mut metrics = Metrics::new(&appender);
+        archive_status.metrics.register(&mut metrics.registry);
+        let archive = Archive {
+            status: archive_status,
+            prefix: settings.archive.prefix.clone(),
+            key_name,
+            vkey,
+        };
         let state = AppState::new(Inner {
             settings,
             pool,
@@ -147,13 +182,14 @@ impl Application {
             metrics,
             checkpoints: status,
             checkpoint_requests,
+            archive,
         });
         Ok(Application {
             listener,
             port,
             state,
             appender_task,
-            background: vec![checkpointer],
+            background,
             stop,
         })
     }

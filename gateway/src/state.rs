@@ -25,6 +25,8 @@ pub struct Inner {
     pub metrics: Metrics,
     pub checkpoints: Arc<CheckpointStatus>,
     pub checkpoint_requests: CheckpointRequests,
+    /// WORM archiving status, and what export bundles carry.
+    pub archive: crate::archive::Archive,
 }
 
 impl Deref for AppState {

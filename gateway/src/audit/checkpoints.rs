@@ -342,7 +342,7 @@ impl ChainFollower {
     }
 
     /// Read and check up to `budget` events past what we hold; returns how many
-    /// events other than checkpoint bookkeeping arrived. `Err` names the first fault.
+    /// events other than checkpoint and archive bookkeeping arrived. `Err` names the first fault.
     async fn catch_up(&mut self, pool: &PgPool, budget: u64) -> Result<u64, String> {
         let mut arrivals = 0;
         let limit = self.size() + budget;
@@ -382,7 +382,10 @@ impl ChainFollower {
                 }
                 self.tree.push(leaf_hash(&canonical));
                 self.last_hash = hash;
-                if event.event_type != CHECKPOINT_CREATED {
+                // Bookkeeping (checkpoints, archive shipments) does not make a
+                // chain "active": counting it would make checkpoints and
+                // segments beget each other forever on a quiet chain.
+                if !crate::archive::BOOKKEEPING_TYPES.contains(&event.event_type.as_str()) {
                     arrivals += 1;
                 }
             }

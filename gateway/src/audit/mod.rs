@@ -11,11 +11,13 @@ use events::store::{HookChain, TxHook};
 use events::Actor;
 
 /// What the appending transaction does besides inserting events: the
-/// projections, and the `checkpoints` row of each `checkpoint.created`.
+/// projections, the `checkpoints` row of each `checkpoint.created`, and the
+/// `archive_segments` row of each `archive.shipped`.
 pub fn hooks() -> Arc<dyn TxHook> {
     Arc::new(HookChain(vec![
         Arc::new(projections::Projector),
         Arc::new(checkpoints::CheckpointRecorder),
+        Arc::new(crate::archive::recorder::ArchiveRecorder),
     ]))
 }
 

@@ -3,6 +3,7 @@
 //! state appends its event (actor kind `system`, id = the OS user) and
 //! refuses bad input with a clear message, writing nothing.
 
+mod export;
 pub mod keys;
 mod operator;
 
@@ -44,6 +45,18 @@ pub enum Command {
     RebuildProjections {
         #[arg(long)]
         check: bool,
+    },
+    /// Auditor bundle: the archive layout (segments, signed checkpoints, keys) with a README, to a directory or a .tar.gz.
+    Export {
+        /// A new directory, or a file ending in .tar.gz / .tgz.
+        #[arg(long)]
+        out: PathBuf,
+        /// First event wanted; the bundle starts right after the signed checkpoint before it.
+        #[arg(long)]
+        from_seq: Option<u64>,
+        /// Last event wanted; the bundle ends at the newest signed checkpoint at or below it.
+        #[arg(long)]
+        to_seq: Option<u64>,
     },
 }
 
@@ -123,5 +136,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::User(command) => operator::user(command).await,
         Command::Token(command) => operator::token(command).await,
         Command::RebuildProjections { check } => operator::rebuild(check).await,
+        Command::Export {
+            out,
+            from_seq,
+            to_seq,
+        } => export::export(out, from_seq, to_seq).await,
     }
 }

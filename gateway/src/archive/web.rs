@@ -1,0 +1,189 @@
+//! `GET /api/v1/audit/export?from_seq=N&to_seq=M`: the export bundle as a
+//! streamed `.tar.gz`, for callers with `gateway:audit_log:read` (admin,
+//! auditor). The download is recorded as `audit.exported` before the first
+//! byte goes out; if that event cannot be committed the download is refused
+//! (503), as every action is.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use events::store::AppendError;
+use events::{Draft, Source};
+use serde::Deserialize;
+use serde_json::json;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::export::{self, ExportError, ExportRange, TarGzSink};
+use super::AUDIT_EXPORTED;
+use crate::auth::principal::{authenticate, secret_from_headers, AuthFailure, SessionRules};
+use crate::rbac::permissions::authorize;
+use crate::state::AppState;
+
+pub const EXPORT_PERMISSION: &str = "gateway:audit_log:read";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/audit/export", get(download))
+}
+
+#[derive(Debug, Deserialize)]
+struct ExportQuery {
+    from_seq: Option<u64>,
+    to_seq: Option<u64>,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+fn unauthorized(failure: AuthFailure) -> Response {
+    let mut response = error(StatusCode::UNAUTHORIZED, failure.to_string());
+    response
+        .headers_mut()
+        .insert("x-error-reason", HeaderValue::from_static(failure.reason()));
+    response
+}
+
+async fn download(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let secret = match secret_from_headers(&headers) {
+        Ok(Some(secret)) => secret,
+        Ok(None) => return unauthorized(AuthFailure::Missing),
+        Err(failure) => return unauthorized(failure),
+    };
+    let rules = SessionRules {
+        web_idle_timeout: state.settings.auth.web_session_idle_timeout,
+    };
+    let principal = match authenticate(&state.pool, rules, &secret).await {
+        Ok(principal) => principal,
+        Err(AuthFailure::Unavailable) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "authentication is temporarily unavailable",
+            )
+        }
+        Err(failure) => return unauthorized(failure),
+    };
+    if let Err(denial) = authorize(principal.role, EXPORT_PERMISSION) {
+        return error(StatusCode::FORBIDDEN, denial.message);
+    }
+    let Ok(Query(query)) = query else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "from_seq and to_seq must be positive integers",
+        );
+    };
+    let range = ExportRange {
+        from_seq: query.from_seq,
+        to_seq: query.to_seq,
+    };
+    let plan = match export::plan(&state.pool, state.chain(), range).await {
+        Ok(plan) => plan,
+        Err(ExportError::Invalid(message)) => return error(StatusCode::BAD_REQUEST, message),
+        Err(e) => {
+            tracing::error!(error = %e, "export: cannot plan the bundle");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the audit log cannot be read right now",
+            );
+        }
+    };
+
+    let source = Source {
+        ip: Some(peer.ip().to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect()),
+        request_id: headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(128).collect()),
+        instance: Some(state.instance.clone()),
+    };
+    let recorded = state
+        .audit
+        .append(
+            Draft::new(
+                AUDIT_EXPORTED,
+                principal.actor(),
+                json!({
+                    "via": "api",
+                    "format": "tar.gz",
+                    "requested_from": plan.requested_from,
+                    "requested_to": plan.requested_to,
+                    "first_seq": plan.first_seq(),
+                    "last_seq": plan.last_seq,
+                    "start_checkpoint": plan.start_size,
+                }),
+            )
+            .with_source(source),
+        )
+        .await;
+    match recorded {
+        Ok(_) => {}
+        Err(AppendError::Rejected(reason)) => return error(StatusCode::BAD_REQUEST, reason),
+        Err(e) => {
+            tracing::error!(error = %e, "export refused: audit event not committed");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit log unavailable; the export was refused",
+            );
+        }
+    }
+
+    let name = format!(
+        "rack-gateway-export-{}-{}-{}",
+        plan.chain.chars().take(8).collect::<String>(),
+        plan.first_seq(),
+        plan.last_seq
+    );
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    let pool = state.pool.clone();
+    let prefix = state.archive.prefix.clone();
+    let keys = state.archive.verifier_keys();
+    let top = name.clone();
+    tokio::spawn(async move {
+        let mut sink = TarGzSink::new(tx.clone(), &top, chrono::Utc::now());
+        let written = export::write_bundle(&pool, &plan, &prefix, &keys, &mut sink).await;
+        let result = match written {
+            Ok(summary) => sink
+                .finish()
+                .await
+                .map(|_| summary)
+                .map_err(ExportError::from),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(summary) => tracing::info!(
+                first = summary.plan.first_seq(),
+                last = summary.plan.last_seq,
+                bytes = summary.bytes,
+                "export downloaded"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "export download failed midway");
+                // The client sees a broken stream, never a truncated bundle passed off as whole.
+                let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(ReceiverStream::new(rx)));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/gzip"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.tar.gz\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
