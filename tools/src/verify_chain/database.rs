@@ -125,7 +125,7 @@ impl DatabaseSource {
                 bar.finish_and_clear();
                 return Ok(Err((failure, verifier.events())));
             }
-            if verifier.events() % 4096 == 0 {
+            if verifier.events().is_multiple_of(4096) {
                 bar.set_position(verifier.events());
             }
         }
