@@ -372,3 +372,52 @@ async fn a_stuck_chain_head_times_out_instead_of_hanging() {
     assert_eq!(event.seq, 2);
     assert_gapless(&pool, &chain, 2).await;
 }
+
+#[tokio::test]
+async fn a_commit_that_times_out_but_lands_is_recorded_as_refused() {
+    let db = testkit::fresh_database().await;
+    let (pool, chain) = migrated(&db.url).await;
+    // A commit-time trigger that outlasts the append timeout: COMMIT is in
+    // flight when the caller gives up, and the server completes it anyway.
+    pool.execute(
+        "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.type = 'test.slow' THEN PERFORM pg_sleep(1.5); END IF; RETURN NULL; END $$",
+    )
+    .await
+    .unwrap();
+    pool.execute(
+        "CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON events DEFERRABLE INITIALLY DEFERRED \
+         FOR EACH ROW EXECUTE FUNCTION slow_commit()",
+    )
+    .await
+    .unwrap();
+    let appender = appender(
+        &db.url,
+        &chain,
+        "a",
+        Arc::new(NoHook),
+        Duration::from_millis(500),
+    );
+    let slow = Draft::new("test.slow", Actor::system("t"), json!({}));
+    assert!(matches!(
+        appender.append(slow).await,
+        Err(AppendError::Timeout(_))
+    ));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let next = appender
+        .append(draft(1))
+        .await
+        .expect("append after the slow commit");
+    assert_eq!(next.seq, 3, "the in-doubt note takes seq 2");
+    let note: serde_json::Value = sqlx::query_scalar("SELECT body FROM events WHERE seq = 2")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(note["type"], "audit.append_in_doubt");
+    assert_eq!(note["data"]["committed_but_refused"][0]["seq"], 1);
+    assert_eq!(
+        note["data"]["committed_but_refused"][0]["type"],
+        "test.slow"
+    );
+    assert_gapless(&pool, &chain, 3).await;
+}
