@@ -99,10 +99,11 @@ async fn appends_form_one_linked_chain_and_fill_the_instance() {
 }
 
 #[tokio::test]
-async fn two_instances_of_32_writers_make_one_gapless_chain() {
+async fn two_instances_of_concurrent_writers_make_one_gapless_chain() {
+    // The full-size load (2 × 32 × 5,000, then verify-chain) is tools/tests/verify_chain_db.rs.
     const INSTANCES: usize = 2;
-    const WRITERS: usize = 32;
-    const PER_WRITER: u64 = 5_000;
+    const WRITERS: usize = 16;
+    const PER_WRITER: u64 = 500;
     let db = testkit::fresh_database().await;
     let (pool, chain) = migrated(&db.url).await;
     let appenders: Vec<Appender> = (0..INSTANCES)
@@ -370,4 +371,53 @@ async fn a_stuck_chain_head_times_out_instead_of_hanging() {
         .expect("append after the lock is released");
     assert_eq!(event.seq, 2);
     assert_gapless(&pool, &chain, 2).await;
+}
+
+#[tokio::test]
+async fn a_commit_that_times_out_but_lands_is_recorded_as_refused() {
+    let db = testkit::fresh_database().await;
+    let (pool, chain) = migrated(&db.url).await;
+    // A commit-time trigger that outlasts the append timeout: COMMIT is in
+    // flight when the caller gives up, and the server completes it anyway.
+    pool.execute(
+        "CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.type = 'test.slow' THEN PERFORM pg_sleep(1.5); END IF; RETURN NULL; END $$",
+    )
+    .await
+    .unwrap();
+    pool.execute(
+        "CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON events DEFERRABLE INITIALLY DEFERRED \
+         FOR EACH ROW EXECUTE FUNCTION slow_commit()",
+    )
+    .await
+    .unwrap();
+    let appender = appender(
+        &db.url,
+        &chain,
+        "a",
+        Arc::new(NoHook),
+        Duration::from_millis(500),
+    );
+    let slow = Draft::new("test.slow", Actor::system("t"), json!({}));
+    assert!(matches!(
+        appender.append(slow).await,
+        Err(AppendError::Timeout(_))
+    ));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let next = appender
+        .append(draft(1))
+        .await
+        .expect("append after the slow commit");
+    assert_eq!(next.seq, 3, "the in-doubt note takes seq 2");
+    let note: serde_json::Value = sqlx::query_scalar("SELECT body FROM events WHERE seq = 2")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(note["type"], "audit.append_in_doubt");
+    assert_eq!(note["data"]["committed_but_refused"][0]["seq"], 1);
+    assert_eq!(
+        note["data"]["committed_but_refused"][0]["type"],
+        "test.slow"
+    );
+    assert_gapless(&pool, &chain, 3).await;
 }

@@ -115,6 +115,8 @@ impl Application {
                     "settings_fingerprint": settings.fingerprint(),
                     "settings": settings.public_view(),
                     "checkpoint_key": signer.name(),
+                    // Published so a database alone names the keys its checkpoints claim (verify-chain still says they are not independently trusted).
+                    "checkpoint_vkey": signer.verifier().to_vkey(),
                 }),
             ))
             .await

@@ -148,6 +148,8 @@ impl Appender {
             conn: None,
             hook,
             shared: shared.clone(),
+            committing: None,
+            in_doubt: Vec::new(),
         };
         let task = tokio::spawn(writer.run(rx, stopped));
         (
@@ -250,7 +252,17 @@ struct Writer {
     conn: Option<PgConnection>,
     hook: Arc<dyn TxHook>,
     shared: Arc<Shared>,
+    /// Ids of the batch whose COMMIT is in flight; if the commit then fails or
+    /// times out, its outcome is unknown (the server may have committed it).
+    committing: Option<Vec<Uuid>>,
+    /// Events whose callers were told the append failed, but which may have
+    /// committed anyway. Settled at the start of the next transaction.
+    in_doubt: Vec<Uuid>,
 }
+
+/// Records events that committed although their callers were told the append
+/// failed (a COMMIT that timed out): those actions were refused, and the chain says so.
+pub const APPEND_IN_DOUBT: &str = "audit.append_in_doubt";
 
 impl Writer {
     /// Runs until every `Appender` handle is dropped, or shutdown is asked, and the queue is drained.
@@ -312,7 +324,8 @@ impl Writer {
         };
         let drafts: Vec<Vec<Draft>> = live.iter().map(|j| j.drafts.clone()).collect();
         let outcome = tokio::time::timeout_at(deadline, self.commit(&drafts)).await;
-        let metrics = &self.shared.metrics;
+        let shared = self.shared.clone();
+        let metrics = &shared.metrics;
         match outcome {
             Ok(Ok(results)) => {
                 self.shared.healthy.store(true, Ordering::Relaxed);
@@ -338,6 +351,7 @@ impl Writer {
                 }
             }
             Ok(Err(error)) => {
+                self.note_in_doubt();
                 // The connection may be broken or mid-transaction; start over next time.
                 self.conn = None;
                 self.shared.healthy.store(false, Ordering::Relaxed);
@@ -348,7 +362,9 @@ impl Writer {
                 }
             }
             Err(_elapsed) => {
-                // Dropping the connection makes the server roll the open transaction back.
+                self.note_in_doubt();
+                // Dropping the connection makes the server roll the open transaction back
+                // (unless COMMIT was already on its way: see `note_in_doubt`).
                 self.conn = None;
                 self.shared.healthy.store(false, Ordering::Relaxed);
                 tracing::error!(jobs = live.len(), "audit append timed out; callers refused");
@@ -362,31 +378,44 @@ impl Writer {
         }
     }
 
-    async fn probe(&mut self) {
-        let deadline = Instant::now() + self.shared.config.append_timeout;
-        let ok = tokio::time::timeout_at(deadline, async {
-            let conn = self.connection().await?;
-            conn.execute("SELECT 1").await.map(|_| ())
-        })
-        .await;
-        match ok {
-            Ok(Ok(())) => self.shared.healthy.store(true, Ordering::Relaxed),
-            _ => self.conn = None,
+    /// A failure after COMMIT was sent leaves the batch's outcome unknown.
+    fn note_in_doubt(&mut self) {
+        if let Some(ids) = self.committing.take() {
+            tracing::warn!(
+                events = ids.len(),
+                "commit outcome unknown; will settle on the next transaction"
+            );
+            self.in_doubt.extend(ids);
         }
     }
 
-    async fn connection(&mut self) -> Result<&mut PgConnection, sqlx::Error> {
-        if self.conn.is_none() {
-            let mut conn = PgConnection::connect_with(&self.connect).await?;
-            // Durability is the point: a commit is acknowledged only once it is on disk.
-            conn.execute("SET synchronous_commit = on").await?;
-            conn.execute("SET idle_in_transaction_session_timeout = '30s'")
-                .await?;
+    async fn probe(&mut self) {
+        let deadline = Instant::now() + self.shared.config.append_timeout;
+        let ok = tokio::time::timeout_at(deadline, async {
+            let mut conn = self.take_connection().await?;
+            conn.execute("SELECT 1").await?;
+            Ok::<_, sqlx::Error>(conn)
+        })
+        .await;
+        if let Ok(Ok(conn)) = ok {
             self.conn = Some(conn);
+            self.shared.healthy.store(true, Ordering::Relaxed);
         }
-        self.conn
-            .as_mut()
-            .ok_or_else(|| sqlx::Error::Protocol("no connection".into()))
+    }
+
+    /// The writer's connection, opened if needed. It is owned by the batch in
+    /// flight and put back only after success, so any failure (or a timeout
+    /// that drops the batch) discards it and the server rolls back.
+    async fn take_connection(&mut self) -> Result<PgConnection, sqlx::Error> {
+        if let Some(conn) = self.conn.take() {
+            return Ok(conn);
+        }
+        let mut conn = PgConnection::connect_with(&self.connect).await?;
+        // Durability is the point: a commit is acknowledged only once it is on disk.
+        conn.execute("SET synchronous_commit = on").await?;
+        conn.execute("SET idle_in_transaction_session_timeout = '30s'")
+            .await?;
+        Ok(conn)
     }
 
     /// One transaction for the whole batch. Returns one result per job: a job
@@ -399,7 +428,8 @@ impl Writer {
         let chain = self.shared.config.chain.clone();
         let instance = self.shared.config.instance.clone();
         let hook = self.hook.clone();
-        let conn = self.connection().await.map_err(unavailable)?;
+        let mut conn = self.take_connection().await.map_err(unavailable)?;
+        let in_doubt = self.in_doubt.clone();
         let mut tx = conn.begin().await.map_err(unavailable)?;
 
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
@@ -418,8 +448,41 @@ impl Writer {
             None => (0, GENESIS_PREV.to_owned()),
         };
 
+        // Events of an earlier batch whose COMMIT timed out: if they are here,
+        // their callers were nevertheless refused; say so in the chain.
+        let mut settling = Vec::new();
+        if !in_doubt.is_empty() {
+            let found: Vec<(i64, String, String)> = sqlx::query_as(
+                "SELECT seq, id::text, type FROM events WHERE chain = $1 AND id = ANY($2) ORDER BY seq",
+            )
+            .bind(&chain)
+            .bind(&in_doubt)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            if !found.is_empty() {
+                let draft = Draft::new(
+                    APPEND_IN_DOUBT,
+                    crate::envelope::Actor::system("appender"),
+                    serde_json::json!({
+                        "committed_but_refused": found.iter().map(|(seq, id, event_type)| {
+                            serde_json::json!({"seq": seq, "id": id, "type": event_type})
+                        }).collect::<Vec<_>>(),
+                        "note": "these events committed although the append timed out for their callers; the actions they describe were refused",
+                    }),
+                );
+                let mut draft = draft;
+                draft.source.instance = Some(instance.clone());
+                let event = Event::seal(draft, &chain, seq + 1, &prev, Uuid::now_v7(), Utc::now())
+                    .map_err(invalid)?;
+                seq = event.seq;
+                prev = event.hash.clone();
+                settling.push(event);
+            }
+        }
+
         let mut results = Vec::with_capacity(jobs.len());
-        let mut sealed: Vec<Event> = Vec::new();
+        let mut sealed: Vec<Event> = settling;
         for drafts in jobs {
             let (job_seq, job_prev) = (seq, prev.clone());
             let mut job_events = Vec::with_capacity(drafts.len());
@@ -460,7 +523,18 @@ impl Writer {
         if !sealed.is_empty() {
             insert_events(&mut tx, &sealed).await.map_err(unavailable)?;
         }
-        tx.commit().await.map_err(unavailable)?;
+        self.committing = Some(
+            sealed
+                .iter()
+                .filter_map(|e| Uuid::parse_str(&e.id).ok())
+                .collect(),
+        );
+        let committed = tx.commit().await;
+        // A definite answer either way: nothing is in doubt from this batch.
+        self.committing = None;
+        committed.map_err(unavailable)?;
+        self.in_doubt.retain(|id| !in_doubt.contains(id));
+        self.conn = Some(conn);
         Ok(results)
     }
 }

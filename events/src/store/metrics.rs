@@ -2,6 +2,8 @@
 //!
 //! Registered into the gateway's Prometheus registry; the appender only records.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
@@ -16,6 +18,36 @@ pub struct AppenderMetrics {
     batch_events: Histogram,
     latency_seconds: Histogram,
     head: Gauge,
+    batches: Arc<BatchStats>,
+}
+
+/// Group-commit batch sizes seen by this appender, for benches and notes.
+#[derive(Default, Debug)]
+pub struct BatchStats {
+    pub batches: AtomicU64,
+    pub events: AtomicU64,
+    pub largest: AtomicU64,
+    /// Batches of 1, 2–4, 5–16, 17–64, 65–256, 257+ events.
+    pub by_size: [AtomicU64; 6],
+}
+
+impl BatchStats {
+    pub const BUCKETS: [&'static str; 6] = ["1", "2-4", "5-16", "17-64", "65-256", "257+"];
+
+    fn record(&self, events: u64) {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.events.fetch_add(events, Ordering::Relaxed);
+        self.largest.fetch_max(events, Ordering::Relaxed);
+        let bucket = match events {
+            0..=1 => 0,
+            2..=4 => 1,
+            5..=16 => 2,
+            17..=64 => 3,
+            65..=256 => 4,
+            _ => 5,
+        };
+        self.by_size[bucket].fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Default for AppenderMetrics {
@@ -26,6 +58,7 @@ impl Default for AppenderMetrics {
             batch_events: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             latency_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 16)),
             head: Gauge::default(),
+            batches: Arc::default(),
         }
     }
 }
@@ -62,6 +95,7 @@ impl AppenderMetrics {
     pub(crate) fn record_batch(&self, events: usize) {
         self.appends.inc_by(events as u64);
         self.batch_events.observe(events as f64);
+        self.batches.record(events as u64);
     }
 
     pub(crate) fn record_latency(&self, latency: Duration) {
@@ -78,5 +112,9 @@ impl AppenderMetrics {
 
     pub fn appends(&self) -> u64 {
         self.appends.get()
+    }
+
+    pub fn batch_stats(&self) -> &BatchStats {
+        &self.batches
     }
 }

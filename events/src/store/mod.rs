@@ -18,7 +18,7 @@ pub use appender::{
     AppendError, Appender, AppenderConfig, AppenderTask, HookChain, HookError, HookRejection,
     NoHook, TxHook, DEFAULT_APPEND_TIMEOUT,
 };
-pub use metrics::AppenderMetrics;
+pub use metrics::{AppenderMetrics, BatchStats};
 
 /// Every migration of the project (the chain and the projections share one history).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -1,0 +1,136 @@
+//! A Postgres source: the `events` and `checkpoints` tables, read-only.
+//!
+//! Rows are streamed in seq order (the server sends them as we read), so
+//! memory stays constant. Every wait is bounded: a database that stops
+//! answering is a connection error (exit 2), never a hang.
+
+use std::time::Duration;
+
+use events::note::Verifier;
+use events::store::{self, StoredRow};
+use events::verify::{ChainVerifier, Failure, Summary};
+use futures::StreamExt;
+use sqlx::PgPool;
+
+use super::{progress, RunError};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest silence between two rows before we give up on the server.
+const ROW_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub struct DatabaseSource {
+    pool: PgPool,
+    chain: String,
+}
+
+impl DatabaseSource {
+    pub async fn connect(url: &str, chain: Option<String>) -> Result<DatabaseSource, RunError> {
+        let options = store::connect_options(url).map_err(|e| RunError::new(e.to_string()))?;
+        let pool = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(2)
+                .connect_with(options),
+        )
+        .await
+        .map_err(|_| RunError::new("database: no answer within 15s"))?
+        .map_err(|e| RunError::new(format!("database: {e}")))?;
+        let chain = match chain {
+            Some(chain) => chain,
+            None => store::chain_id(&pool)
+                .await
+                .map_err(|e| RunError::new(format!("database: {e}")))?
+                .ok_or_else(|| {
+                    RunError::new("database: no chain here (chain_meta is empty); pass --chain")
+                })?,
+        };
+        Ok(DatabaseSource { pool, chain })
+    }
+
+    pub fn chain(&self) -> &str {
+        &self.chain
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Verifier keys the gateway published in its `gateway.started` events.
+    /// Read from the search copy, so they are only as trustworthy as the database.
+    pub async fn published_keys(&self) -> Result<Vec<Verifier>, RunError> {
+        let vkeys: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT body->'data'->>'checkpoint_vkey' FROM events \
+             WHERE chain = $1 AND type = 'gateway.started' AND body->'data' ? 'checkpoint_vkey'",
+        )
+        .bind(&self.chain)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| RunError::new(format!("database: {e}")))?;
+        Ok(vkeys
+            .iter()
+            .filter_map(|v| Verifier::from_vkey(v).ok())
+            .collect())
+    }
+
+    /// Newest seq, for the progress bar.
+    async fn head(&self) -> Option<u64> {
+        store::head(&self.pool, &self.chain)
+            .await
+            .ok()
+            .flatten()
+            .map(|(seq, _)| seq.max(0) as u64)
+    }
+
+    /// Add every checkpoint to `verifier`, in size order.
+    pub async fn add_checkpoints(
+        &self,
+        verifier: &mut ChainVerifier,
+    ) -> Result<Result<(), Failure>, RunError> {
+        let checkpoints = store::checkpoints(&self.pool, &self.chain)
+            .await
+            .map_err(|e| RunError::new(format!("database: {e}")))?;
+        for checkpoint in checkpoints {
+            let label = format!("database checkpoint {}", checkpoint.size);
+            if let Err(failure) = verifier.add_checkpoint(&label, &checkpoint.note) {
+                return Ok(Err(failure));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Stream every row through the verifier. The inner `Err` is an integrity
+    /// failure with the number of events checked before it.
+    pub async fn verify(
+        &self,
+        keys: Vec<Verifier>,
+        show_progress: bool,
+    ) -> Result<Result<Summary, (Failure, u64)>, RunError> {
+        let mut verifier = ChainVerifier::new(Some(self.chain.clone()), keys);
+        if let Err(failure) = self.add_checkpoints(&mut verifier).await? {
+            return Ok(Err((failure, 0)));
+        }
+        let bar = progress(self.head().await, show_progress);
+        let mut rows = store::stream_rows(&self.pool, &self.chain, 1, None);
+        loop {
+            let next = tokio::time::timeout(ROW_TIMEOUT, rows.next())
+                .await
+                .map_err(|_| RunError::new("database stopped answering mid-stream"))?;
+            let Some(row) = next else { break };
+            let StoredRow {
+                seq,
+                canonical,
+                hash,
+            } = row.map_err(|e| RunError::new(format!("database: {e}")))?;
+            if let Err(failure) = verifier.push_stored(seq, &canonical, &hash) {
+                bar.finish_and_clear();
+                return Ok(Err((failure, verifier.events())));
+            }
+            if verifier.events().is_multiple_of(4096) {
+                bar.set_position(verifier.events());
+            }
+        }
+        bar.finish_and_clear();
+        let checked = verifier.events();
+        Ok(verifier.finish().map_err(|failure| (failure, checked)))
+    }
+}
