@@ -13,7 +13,6 @@
 
 use std::time::Duration;
 
-use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
@@ -23,7 +22,9 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumMode as S3ChecksumMode, ObjectLockEnabled, ObjectLockMode};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumMode as S3ChecksumMode, ObjectLockEnabled, ObjectLockMode,
+};
 use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -115,12 +116,8 @@ pub async fn client(settings: &ArchiveSettings) -> Client {
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let region = RegionProviderChain::first_try(settings.region.clone().map(Region::new))
-        .or_default_provider()
-        .or_else(Region::new("us-east-1"));
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
-        .region(region)
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
@@ -129,6 +126,11 @@ pub async fn client(settings: &ArchiveSettings) -> Client {
                 .build(),
         )
         .retry_config(RetryConfig::standard().with_max_attempts(3));
+    // Without AUDIT_S3_REGION the loader's default chain (AWS_REGION, the
+    // profile, instance metadata) decides, through our HTTP client.
+    if let Some(region) = &settings.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
     if let (Some(id), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key) {
         loader = loader.credentials_provider(Credentials::new(
             id.expose_secret(),
@@ -142,7 +144,11 @@ pub async fn client(settings: &ArchiveSettings) -> Client {
         ));
     }
     let shared = loader.load().await;
-    let mut config = aws_sdk_s3::config::Builder::from(&shared)
+    let mut config = aws_sdk_s3::config::Builder::from(&shared);
+    if shared.region().is_none() {
+        config = config.region(Region::new("us-east-1"));
+    }
+    let mut config = config
         .force_path_style(settings.force_path_style)
         // We compute and send our own checksums; no SDK-added trailers (aws-chunked).
         .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
@@ -288,7 +294,11 @@ impl ObjectStore {
             ))
             .body(ByteStream::from(body.to_vec()));
         if self.checksum == ChecksumMode::Sha256 {
-            put = put.checksum_sha256(BASE64.encode(sha256));
+            // The algorithm header too: some S3-compatible stores keep the
+            // checksum (and return it on HEAD) only when it is named.
+            put = put
+                .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                .checksum_sha256(BASE64.encode(sha256));
         }
         if self.conditional_writes {
             put = put.if_none_match("*");

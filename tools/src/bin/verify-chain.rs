@@ -5,8 +5,11 @@ use tools::verify_chain::{self, Cli};
 
 #[tokio::main]
 async fn main() {
-    let cli = Cli::parse();
-    let as_json = cli.json;
+    let mut cli = Cli::parse();
+    if let Some(command) = cli.command.take() {
+        std::process::exit(verify_chain::run_command(command).await);
+    }
+    let (as_json, list_objects) = (cli.json, cli.objects);
     let outcome = verify_chain::run(cli).await;
-    std::process::exit(verify_chain::report(outcome, as_json));
+    std::process::exit(verify_chain::report(outcome, as_json, list_objects));
 }
