@@ -543,7 +543,7 @@ exactly that form.
        open("body.txt", "wb").write(body + b"\n")
        sig = base64.b64decode(sigs.split(b"\n")[0].split(b" ")[2])
        open("sig.bin", "wb").write(sig[4:])
-       pub = base64.b64decode(sys.argv[2].split("+")[2])[1:]
+       pub = base64.b64decode(sys.argv[2].split("+", 2)[2])[1:]
        open("pub.der", "wb").write(bytes.fromhex("302a300506032b6570032100") + pub)
        EOF
        openssl pkeyutl -verify -pubin -inkey pub.der -keyform DER -rawin -in body.txt -sigfile sig.bin

@@ -341,7 +341,7 @@ pub async fn verify(
         .collect();
 
     let bar = progress(Some(total), show_progress);
-    let mut seq = 0u64;
+    let mut seq = runs.iter().map(|r| r.first).min().unwrap_or(1) - 1;
     loop {
         seq += 1;
         let mut items: Vec<Option<Item>> = Vec::with_capacity(runs.len());
@@ -366,7 +366,14 @@ pub async fn verify(
             items.push(item);
         }
         if !any {
-            break;
+            // Sources that start later (partial exports) are still to come.
+            match runs.iter().filter(|r| r.first > seq).map(|r| r.first).min() {
+                Some(first) => {
+                    seq = first - 1;
+                    continue;
+                }
+                None => break,
+            }
         }
         let checked = runs[primary].verifier.events();
         match &items[primary] {
