@@ -342,7 +342,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, RunError> {
         {
             Ok(source) => {
                 chain = Some(source.chain.clone());
-                sources.push(sources::Source::Archive(source));
+                sources.push(sources::Source::Archive(Box::new(source)));
             }
             Err(archive::OpenError::Integrity(failure)) => return integrity(failure),
             Err(archive::OpenError::Run(error)) => return Err(error),
@@ -353,7 +353,7 @@ pub async fn run(cli: Cli) -> Result<Outcome, RunError> {
         match archive::ArchiveSource::open(Box::new(store), &prefix, chain.as_deref(), None).await {
             Ok(source) => {
                 chain = Some(source.chain.clone());
-                sources.push(sources::Source::Archive(source));
+                sources.push(sources::Source::Archive(Box::new(source)));
             }
             Err(archive::OpenError::Integrity(failure)) => return integrity(failure),
             Err(archive::OpenError::Run(error)) => return Err(error),

@@ -83,7 +83,7 @@ pub struct ConsistencyProof {
 /// Where leaves come from.
 pub enum LeafSource {
     Database(DatabaseSource),
-    Dir(ArchiveSource),
+    Dir(Box<ArchiveSource>),
 }
 
 impl LeafSource {
@@ -99,7 +99,7 @@ impl LeafSource {
             (None, Some(dir)) => {
                 let (store, prefix) = super::open_dir(dir, chain.as_deref()).await?;
                 match ArchiveSource::open(Box::new(store), &prefix, chain.as_deref(), None).await {
-                    Ok(source) => Ok(LeafSource::Dir(source)),
+                    Ok(source) => Ok(LeafSource::Dir(Box::new(source))),
                     Err(OpenError::Run(e)) => Err(e),
                     Err(OpenError::Integrity(failure)) => Err(RunError::new(format!(
                         "{} is incomplete: {failure}",

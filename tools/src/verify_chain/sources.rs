@@ -33,7 +33,7 @@ const PAGE: i64 = 4096;
 /// One source as the lockstep run sees it.
 pub enum Source {
     Database(DatabaseSource),
-    Archive(ArchiveSource),
+    Archive(Box<ArchiveSource>),
 }
 
 impl Source {
