@@ -290,6 +290,22 @@ pub async fn open_dir(
             )))
         }
     };
+    if prefix.is_empty() {
+        // PATH is the chain directory itself: its name is the chain id.
+        let path = path
+            .canonicalize()
+            .map_err(|e| RunError::new(format!("{}: {e}", path.display())))?;
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(RunError::new(format!(
+                "--dir {}: no chain id",
+                path.display()
+            )));
+        };
+        return Ok((
+            archive::DirStore::new(parent),
+            format!("{}/", name.to_string_lossy()),
+        ));
+    }
     Ok((archive::DirStore::new(path), prefix))
 }
 
