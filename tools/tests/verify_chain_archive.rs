@@ -213,7 +213,8 @@ fn missing_overlapping_and_foreign_objects_are_named() {
 
 #[test]
 fn malformed_lines_are_check_1_or_2_naming_the_segment() {
-    let cases: Vec<(&str, Box<dyn Fn(String) -> String>, u64)> = vec![
+    type Edit = Box<dyn Fn(String) -> String>;
+    let cases: Vec<(&str, Edit, u64)> = vec![
         (
             "garbage line",
             Box::new(|t: String| t.replacen('{', "not json {", 1)),
