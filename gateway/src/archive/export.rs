@@ -155,6 +155,44 @@ pub async fn plan(
     })
 }
 
+/// The verifier keys a bundle carries: `current` (this process's signer),
+/// and every key the gateway published in its `gateway.started` events (so
+/// checkpoints signed before a key rotation still verify), as (name, vkey).
+pub async fn bundle_keys(
+    pool: &PgPool,
+    chain: &str,
+    current: &[(String, String)],
+) -> Result<Vec<(String, String)>, ExportError> {
+    let published: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT body->'data'->>'checkpoint_vkey' FROM events \
+         WHERE chain = $1 AND type = 'gateway.started' AND body->'data' ? 'checkpoint_vkey'",
+    )
+    .bind(chain)
+    .fetch_all(pool)
+    .await?;
+    let mut keys: Vec<(String, String)> = current.to_vec();
+    for vkey in published {
+        let Ok(verifier) = events::note::Verifier::from_vkey(&vkey) else {
+            continue;
+        };
+        if !keys.iter().any(|(_, known)| *known == vkey) {
+            keys.push((verifier.name().to_owned(), vkey));
+        }
+    }
+    // One file per key name; a name used by two keys gets the key id appended.
+    let mut named: Vec<(String, String)> = Vec::new();
+    for (name, vkey) in keys {
+        let name = if named.iter().any(|(n, _)| *n == name) {
+            let id = vkey.split('+').nth(1).unwrap_or("other");
+            format!("{name}+{id}")
+        } else {
+            name
+        };
+        named.push((name, vkey));
+    }
+    Ok(named)
+}
+
 /// Where bundle files go: a directory, or a `.tar.gz` stream.
 #[async_trait]
 pub trait BundleSink: Send {

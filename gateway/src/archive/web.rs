@@ -97,6 +97,19 @@ async fn download(
         }
     };
 
+    let keys = match export::bundle_keys(&state.pool, state.chain(), &state.archive.verifier_keys())
+        .await
+    {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::error!(error = %e, "export: cannot read the published keys");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the audit log cannot be read right now",
+            );
+        }
+    };
+
     let source = Source {
         ip: Some(peer.ip().to_string()),
         user_agent: headers
@@ -149,7 +162,6 @@ async fn download(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
     let pool = state.pool.clone();
     let prefix = state.archive.prefix.clone();
-    let keys = state.archive.verifier_keys();
     let top = name.clone();
     tokio::spawn(async move {
         let mut sink = TarGzSink::new(tx.clone(), &top, chrono::Utc::now());

@@ -68,6 +68,10 @@ async fn run(
     range: ExportRange,
 ) -> anyhow::Result<i32> {
     let chain = core.appender.chain().to_owned();
+    let keys = export::bundle_keys(&core.pool, &chain, keys)
+        .await
+        .context("read the published verifier keys")?;
+    let keys = &keys[..];
     let plan = match export::plan(&core.pool, &chain, range).await {
         Ok(plan) => plan,
         Err(ExportError::Invalid(message)) => anyhow::bail!(message),
