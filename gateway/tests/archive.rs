@@ -555,3 +555,106 @@ async fn a_truncated_or_altered_database_is_caught_against_the_archive() {
         "{value}"
     );
 }
+
+#[tokio::test]
+async fn a_bucket_that_differs_from_the_database_stops_shipping_with_an_alarm_and_is_never_fixed() {
+    let endpoint = s3::endpoint();
+    let client = s3::client(&endpoint);
+    let bucket = s3::bucket(&client, true).await;
+    let first = shipped_archive(&endpoint, &bucket, 60).await;
+    let chain = first.state.chain().to_owned();
+    let archived = s3::archived(&client, &bucket, &chain).await;
+    let (_, _, newest) = archived.segments.last().unwrap().clone();
+
+    // Someone with bucket access writes a new, locked version of the newest segment.
+    let mut forged = s3::get(&client, &bucket, &newest).await;
+    let at = forged.len() / 2;
+    forged[at] = if forged[at] == b'1' { b'2' } else { b'1' };
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key(&newest)
+        .object_lock_mode(aws_sdk_s3::types::ObjectLockMode::Compliance)
+        .object_lock_retain_until_date(aws_smithy_types::DateTime::from_secs(
+            chrono::Utc::now().timestamp() + 86_400,
+        ))
+        .content_md5({
+            use base64::Engine;
+            use md5::Digest;
+            base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&forged))
+        })
+        .body(forged.into())
+        .send()
+        .await
+        .unwrap();
+    let versions_before = client
+        .list_object_versions()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap()
+        .versions()
+        .len();
+
+    // The same database, a gateway started again: it compares, alarms, and ships nothing.
+    let settings = gateway::settings::Settings::from_env(&first.env).unwrap();
+    let app = gateway::startup::Application::build(settings)
+        .await
+        .unwrap();
+    let state = app.state().clone();
+    let port = app.port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
+    let ready_url = format!("http://127.0.0.1:{port}/ready");
+    let expected = newest.clone();
+    s3::wait_for(
+        "/ready to report the divergence",
+        Duration::from_secs(30),
+        || {
+            let request = http.get(&ready_url).send();
+            let expected = expected.clone();
+            async move {
+                let response = request.await.unwrap();
+                response.status() == 503 && response.text().await.unwrap().contains(&expected)
+            }
+        },
+    )
+    .await;
+    let metrics = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("rgw_archive_fault 1"), "{metrics}");
+    assert!(metrics.contains("rgw_archive_healthy 0"), "{metrics}");
+    // New events are still accepted; none of them is shipped, and nothing is rewritten.
+    for n in 0..30 {
+        state
+            .audit
+            .append(Draft::new(
+                "test.event",
+                Actor::system("t"),
+                serde_json::json!({ "n": n }),
+            ))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let versions_after = client
+        .list_object_versions()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap()
+        .versions()
+        .len();
+    assert_eq!(versions_before, versions_after, "the gateway wrote nothing");
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}
