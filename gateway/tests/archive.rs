@@ -658,3 +658,69 @@ async fn a_bucket_that_differs_from_the_database_stops_shipping_with_an_alarm_an
     let _ = stop.send(());
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn with_two_replicas_one_ships_and_each_segment_is_shipped_once() {
+    use std::sync::atomic::Ordering;
+    let endpoint = s3::endpoint();
+    let client = s3::client(&endpoint);
+    let bucket = s3::bucket(&client, true).await;
+    let mut first = spawn_app_with(|env| {
+        s3::archive_env(env, &endpoint, &bucket);
+        env.set("CHECKPOINT_EVERY_EVENTS", "50");
+        env.set("AUDIT_SEGMENT_MAX_AGE_MS", "300");
+    })
+    .await;
+    let settings = gateway::settings::Settings::from_env(&first.env).unwrap();
+    let second = gateway::startup::Application::build(settings)
+        .await
+        .unwrap();
+    let second_state = second.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let second_task = tokio::spawn(second.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    for n in 0..400 {
+        let audit = if n % 2 == 0 {
+            &first.state.audit
+        } else {
+            &second_state.audit
+        };
+        audit
+            .append(Draft::new(
+                "test.event",
+                Actor::system("t"),
+                serde_json::json!({ "n": n }),
+            ))
+            .await
+            .unwrap();
+    }
+    s3::wait_shipped(&first.pool, Duration::from_secs(60)).await;
+    let shippers = [&first.state, &second_state]
+        .iter()
+        .filter(|s| s.archive.status.leader.load(Ordering::Relaxed))
+        .count();
+    assert_eq!(shippers, 1, "exactly one replica ships");
+    let chain = first.state.chain().to_owned();
+    let archived = s3::archived(&client, &bucket, &chain).await;
+    let lines = s3::archived_lines(&client, &bucket, &archived).await;
+    assert_eq!(
+        lines[..],
+        s3::database_lines(&first.pool).await[..lines.len()]
+    );
+    let keys: Vec<String> = sqlx::query_scalar(
+        "SELECT body->'data'->>'key' FROM events WHERE type = 'archive.shipped' ORDER BY seq",
+    )
+    .fetch_all(&first.pool)
+    .await
+    .unwrap();
+    let listed: Vec<String> = archived
+        .segments
+        .iter()
+        .map(|(_, _, k)| k.clone())
+        .collect();
+    assert_eq!(keys, listed, "one archive.shipped per segment");
+    let _ = stop.send(());
+    second_task.await.unwrap().unwrap();
+    first.stop().await;
+}
