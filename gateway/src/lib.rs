@@ -9,6 +9,7 @@
 //! - [`accounts`]: users and API tokens (operator commands and admin API)
 //! - [`auth`]: credentials: secrets, their hashes
 //! - [`rbac`]: roles and permissions
+//! - [`proxy`]: the rack proxy: path normalisation, route table, policy, redaction
 //! - [`commands`]: the `rack-gateway-server` subcommands
 
 pub mod accounts;
@@ -16,6 +17,7 @@ pub mod audit;
 pub mod auth;
 pub mod commands;
 pub mod health;
+pub mod proxy;
 pub mod rbac;
 pub mod routes;
 pub mod settings;
