@@ -117,6 +117,10 @@ impl Application {
             .context(
                 "record gateway.started (the audit chain must accept events before we serve)",
             )?;
+        crate::auth::provisioning::provision(&pool, &appender, &instance, &settings.auth.seed_users)
+            .await
+            .context("provision the users named by ADMIN_USERS, DEPLOYER_USERS, OPERATIONS_USERS, VIEWER_USERS")?;
+        let identity = crate::auth::Identity::new(&settings)?;
 
         let (stop, stopped) = watch::channel(false);
         let status = Arc::new(CheckpointStatus::default());
@@ -147,6 +151,7 @@ impl Application {
             metrics,
             checkpoints: status,
             checkpoint_requests,
+            identity,
         });
         Ok(Application {
             listener,
