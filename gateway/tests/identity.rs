@@ -552,3 +552,69 @@ async fn without_oauth_settings_sign_in_says_it_is_not_configured() {
     let signed_out = app.client.get(app.url("/app")).send().await.unwrap();
     assert_eq!(location(&signed_out), "/app/login");
 }
+
+/// Captures this test binary's logs (the gateway runs in-process).
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_never_hold_codes_states_or_session_tokens() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    // The gateway's own log format (JSON lines with the current span and its parents), at debug
+    // for the request spans and their responses.
+    let installed = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter("info,sqlx=warn,tower_http=debug,gateway=debug")
+        .with_writer(move || writer.clone())
+        .try_init();
+    assert!(
+        installed.is_ok(),
+        "no other test in this binary installs a subscriber"
+    );
+    let stack = stack(|_| {}).await;
+    let app = &stack.app;
+    let mut secrets = Vec::new();
+    let ok = web_login(&stack, "admin@example.com", None).await;
+    let refused = web_login(&stack, "unauthorized@wrongdomain.com", None).await;
+    for login in [&ok, &refused] {
+        secrets.extend(
+            login
+                .callback_url
+                .query_pairs()
+                .map(|(_, v)| v.into_owned()),
+        );
+    }
+    secrets.push(ok.session.clone().unwrap());
+    let cli = cli_start(app).await;
+    cli_browser(app, &cli, "ops@example.com", Some("signature")).await;
+    let (status, _, _) = cli_complete(app, &cli.state, &cli.cli_secret).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    secrets.extend([cli.state.clone(), cli.cli_secret.clone()]);
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("login refused"),
+        "the logs were captured: {text}"
+    );
+    assert!(
+        text.contains("/api/v1/auth/web/callback"),
+        "request spans name the path"
+    );
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "a secret reached the logs");
+    }
+    for marker in ["rgw_sess_", "eyJ", "code=", "state="] {
+        assert!(!text.contains(marker), "{marker:?} reached the logs");
+    }
+}
