@@ -618,3 +618,34 @@ async fn logs_never_hold_codes_states_or_session_tokens() {
         assert!(!text.contains(marker), "{marker:?} reached the logs");
     }
 }
+
+#[tokio::test]
+async fn a_rotated_provider_key_is_fetched_when_first_seen() {
+    let Stack { app, oauth } = stack(|_| {}).await;
+    let first = Stack { app, oauth };
+    assert_eq!(
+        web_login(&first, "ops@example.com", None).await.landing,
+        "/app"
+    );
+    // The provider restarts with a new signing key (a new `kid`) at the same issuer.
+    let Stack { app, oauth } = first;
+    let address = oauth.local_addr();
+    oauth.shutdown().await.unwrap();
+    let rotated = tools::mock_oauth::MockOAuth::bind(
+        address,
+        tools::mock_oauth::MockOAuthConfig {
+            test_controls: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("the provider comes back on its port")
+    .spawn();
+    let second = Stack {
+        app,
+        oauth: rotated,
+    };
+    let login = web_login(&second, "ops@example.com", None).await;
+    assert_eq!(login.landing, "/app", "the new key was fetched and trusted");
+    assert_eq!(second.app.events_of("auth.login.succeeded").await.len(), 2);
+}

@@ -5,8 +5,8 @@
 //! and the `nonce` of this login.
 //!
 //! Discovery (`<issuer>/.well-known/openid-configuration`) is cached for an
-//! hour; the JWKS until an ID token names a key it does not hold, then it is
-//! fetched again (at most every few seconds). The HTTP client follows no
+//! hour; the JWKS for an hour too, and fetched again as soon as an ID token
+//! names a key it does not hold. The HTTP client follows no
 //! redirects and gives up after ten seconds.
 //!
 //! What the identity then may do (domain, verified email, the user) is
@@ -35,8 +35,6 @@ use crate::settings::OAuthSettings;
 
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 const JWKS_TTL: Duration = Duration::from_secs(3600);
-/// An unknown `kid` refetches the JWKS, but not more often than this.
-const JWKS_REFETCH_MIN: Duration = Duration::from_secs(5);
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Clock skew allowed on `exp`.
 const LEEWAY_SECONDS: u64 = 60;
@@ -325,40 +323,26 @@ impl Provider {
     }
 
     /// The signing key `kid`, fetching the JWKS again when it is unknown or stale.
+    /// (ID tokens come from the token endpoint, not from the browser, so an
+    /// unknown `kid` means the provider rotated its keys, not an attack.)
     async fn key(&self, kid: &str, discovery: &Discovery) -> Result<Jwk, LoginFailure> {
-        if let Some(cached) = self.jwks.read().await.as_ref() {
-            if cached.fetched.elapsed() < JWKS_TTL {
-                if let Some(key) = cached
-                    .value
-                    .iter()
-                    .find(|k| k.common.key_id.as_deref() == Some(kid))
-                {
-                    return Ok(key.clone());
-                }
-            }
+        if let Some(key) = find_key(self.jwks.read().await.as_ref(), kid) {
+            return Ok(key);
         }
         let mut slot = self.jwks.write().await;
-        let fresh_enough = slot
-            .as_ref()
-            .is_some_and(|c| c.fetched.elapsed() < JWKS_REFETCH_MIN);
-        if !fresh_enough {
-            let set: serde_json::Value = self.get_json(&discovery.jwks_uri).await.map_err(|e| {
-                tracing::error!(url = %discovery.jwks_uri, error = %e, "JWKS fetch failed");
-                provider_error("JWKS fetch failed")
-            })?;
-            *slot = Some(Cached {
-                value: parse_jwks(&set),
-                fetched: Instant::now(),
-            });
+        // Another login may have fetched the new keys while this one waited.
+        if let Some(key) = find_key(slot.as_ref(), kid) {
+            return Ok(key);
         }
-        slot.as_ref()
-            .and_then(|c| {
-                c.value
-                    .iter()
-                    .find(|k| k.common.key_id.as_deref() == Some(kid))
-            })
-            .cloned()
-            .ok_or(LoginFailure::InvalidIdToken(IdTokenCheck::UnknownKey))
+        let set: serde_json::Value = self.get_json(&discovery.jwks_uri).await.map_err(|e| {
+            tracing::error!(url = %discovery.jwks_uri, error = %e, "JWKS fetch failed");
+            provider_error("JWKS fetch failed")
+        })?;
+        *slot = Some(Cached {
+            value: parse_jwks(&set),
+            fetched: Instant::now(),
+        });
+        find_key(slot.as_ref(), kid).ok_or(LoginFailure::InvalidIdToken(IdTokenCheck::UnknownKey))
     }
 
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
@@ -374,6 +358,16 @@ impl Provider {
         }
         response.json::<T>().await.map_err(|e| e.to_string())
     }
+}
+
+/// Key `kid` from a cached JWKS that is not stale.
+fn find_key(cached: Option<&Cached<Vec<Jwk>>>, kid: &str) -> Option<Jwk> {
+    cached
+        .filter(|c| c.fetched.elapsed() < JWKS_TTL)?
+        .value
+        .iter()
+        .find(|k| k.common.key_id.as_deref() == Some(kid))
+        .cloned()
 }
 
 /// The keys of a JWKS that `jsonwebtoken` understands; others (new key types) are skipped.
