@@ -8,18 +8,24 @@
 //! - [`archive`]: shipping the chain to S3 with Object Lock; auditor export bundles
 //! - [`audit`]: checkpoint signing and the hooks of the appending transaction
 //! - [`accounts`]: users and API tokens (operator commands and admin API)
-//! - [`auth`]: credentials: secrets, their hashes
+//! - [`auth`]: credentials, sign-in (OpenID Connect, web and CLI), sessions, CSRF
+//! - [`api`]: the gateway's JSON API (info, users, API tokens, sessions)
+//! - [`web`]: the server-rendered pages (`/app`, sign-in, errors)
 //! - [`rbac`]: roles and permissions
+//! - [`proxy`]: the rack proxy: path normalisation, route table, policy, redaction
 //! - [`commands`]: the `rack-gateway-server` subcommands
 
 pub mod accounts;
+pub mod api;
 pub mod archive;
 pub mod audit;
 pub mod auth;
 pub mod commands;
 pub mod health;
+pub mod proxy;
 pub mod rbac;
 pub mod routes;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod web;

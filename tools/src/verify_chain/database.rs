@@ -26,6 +26,16 @@ pub struct DatabaseSource {
 impl DatabaseSource {
     pub async fn connect(url: &str, chain: Option<String>) -> Result<DatabaseSource, RunError> {
         let options = store::connect_options(url).map_err(|e| RunError::new(e.to_string()))?;
+        // One direct attempt first: a refused or misconfigured connection fails
+        // at once with the server's own reason (a pool would retry until its timeout).
+        let probe = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            <sqlx::PgConnection as sqlx::Connection>::connect_with(&options),
+        )
+        .await
+        .map_err(|_| RunError::new("database: no answer within 15s"))?
+        .map_err(|e| RunError::new(format!("database: {e}")))?;
+        let _ = sqlx::Connection::close(probe).await;
         let pool = tokio::time::timeout(
             CONNECT_TIMEOUT,
             sqlx::postgres::PgPoolOptions::new()
