@@ -303,14 +303,14 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit_jobs(jobs).await;
+            self.commit_jobs(jobs, &mut rx).await;
         }
         if let Some(conn) = self.conn.take() {
             let _ = conn.close().await;
         }
     }
 
-    async fn commit_jobs(&mut self, jobs: Vec<Job>) {
+    async fn commit_jobs(&mut self, jobs: Vec<Job>, rx: &mut mpsc::Receiver<Job>) {
         let now = Instant::now();
         let (live, expired): (Vec<Job>, Vec<Job>) =
             jobs.into_iter().partition(|j| j.deadline > now);
@@ -322,8 +322,8 @@ impl Writer {
         let Some(deadline) = live.iter().map(|j| j.deadline).min() else {
             return;
         };
-        let drafts: Vec<Vec<Draft>> = live.iter().map(|j| j.drafts.clone()).collect();
-        let outcome = tokio::time::timeout_at(deadline, self.commit(&drafts)).await;
+        let mut live = live;
+        let outcome = tokio::time::timeout_at(deadline, self.commit(&mut live, rx)).await;
         let shared = self.shared.clone();
         let metrics = &shared.metrics;
         match outcome {
@@ -423,7 +423,8 @@ impl Writer {
     /// consume a seq; the rest commit together.
     async fn commit(
         &mut self,
-        jobs: &[Vec<Draft>],
+        batch: &mut Vec<Job>,
+        rx: &mut mpsc::Receiver<Job>,
     ) -> Result<Vec<Result<Vec<Event>, AppendError>>, AppendError> {
         let chain = self.shared.config.chain.clone();
         let instance = self.shared.config.instance.clone();
@@ -447,6 +448,21 @@ impl Writer {
             Some(row) => (row.get::<i64, _>("seq") as u64, row.get("hash")),
             None => (0, GENESIS_PREV.to_owned()),
         };
+
+        // While we waited for the lock (another process committing), more jobs
+        // queued here: take them into this transaction too. Under contention
+        // this is what keeps batches large.
+        let mut queued: usize = batch.iter().map(|j| j.drafts.len()).sum();
+        while queued < MAX_BATCH_EVENTS {
+            match rx.try_recv() {
+                Ok(job) => {
+                    queued += job.drafts.len();
+                    batch.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let jobs: Vec<Vec<Draft>> = batch.iter().map(|j| j.drafts.clone()).collect();
 
         // Events of an earlier batch whose COMMIT timed out: if they are here,
         // their callers were nevertheless refused; say so in the chain.
@@ -483,7 +499,7 @@ impl Writer {
 
         let mut results = Vec::with_capacity(jobs.len());
         let mut sealed: Vec<Event> = settling;
-        for drafts in jobs {
+        for drafts in &jobs {
             let (job_seq, job_prev) = (seq, prev.clone());
             let mut job_events = Vec::with_capacity(drafts.len());
             let mut failure = None;
