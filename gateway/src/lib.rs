@@ -9,6 +9,8 @@
 //! - [`accounts`]: users and API tokens (operator commands and admin API)
 //! - [`auth`]: credentials: secrets, their hashes
 //! - [`rbac`]: roles and permissions
+//! - [`proxy`]: the rack proxy (`/api/v1/rack-proxy`): decisions, forwarding, audit
+//! - [`net`]: client addresses, rack TLS trust, serving HTTPS
 //! - [`commands`]: the `rack-gateway-server` subcommands
 
 pub mod accounts;
@@ -16,6 +18,8 @@ pub mod audit;
 pub mod auth;
 pub mod commands;
 pub mod health;
+pub mod net;
+pub mod proxy;
 pub mod rbac;
 pub mod routes;
 pub mod settings;

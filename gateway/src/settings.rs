@@ -119,6 +119,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub rack: RackSettings,
     pub auth: AuthSettings,
+    pub proxy: ProxySettings,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +150,23 @@ pub struct AuthSettings {
     pub web_session_idle_timeout: Duration,
     /// CLI sessions last this long, absolutely (90 days).
     pub cli_session_lifetime: Duration,
+}
+
+/// The rack proxy's own limits (`/api/v1/rack-proxy`).
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// Failed authentications one client address may make per window before
+    /// every request from it gets 429 until the window ends (`PROXY_AUTH_FAILURE_LIMIT`, 10).
+    pub auth_failure_limit: u32,
+    /// The rate-limit window (`PROXY_AUTH_FAILURE_WINDOW_SECONDS`, 60); one
+    /// aggregated `rate_limit.exceeded` event per address and window.
+    pub auth_failure_window: Duration,
+    /// Largest form body the proxy reads to decide on it (`PROXY_MAX_FORM_BYTES`, 1 MiB); larger → 413.
+    pub max_form_bytes: usize,
+    /// Connecting to the rack gives up after this long (`RACK_CONNECT_TIMEOUT_MS`, 10000) → 502.
+    pub rack_connect_timeout: Duration,
+    /// Write the per-request JSON line on stdout (`REQUEST_LOG`: `stdout`, the default, or `off`).
+    pub request_log: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -225,11 +243,42 @@ impl Settings {
             web_session_idle_timeout: Duration::from_secs(idle_minutes * 60),
             cli_session_lifetime: Duration::from_secs(90 * 24 * 3600),
         };
+        let proxy = ProxySettings {
+            auth_failure_limit: env.parse("PROXY_AUTH_FAILURE_LIMIT", 10u32)?,
+            auth_failure_window: Duration::from_secs(
+                env.parse("PROXY_AUTH_FAILURE_WINDOW_SECONDS", 60u64)?,
+            ),
+            max_form_bytes: env.parse("PROXY_MAX_FORM_BYTES", 1usize << 20)?,
+            rack_connect_timeout: Duration::from_millis(
+                env.parse("RACK_CONNECT_TIMEOUT_MS", 10_000u64)?,
+            ),
+            request_log: match env
+                .string("REQUEST_LOG", "stdout")
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "stdout" => true,
+                "off" => false,
+                other => {
+                    return Err(bad(
+                        "REQUEST_LOG",
+                        format!("{other:?} is not one of: stdout, off"),
+                    ))
+                }
+            },
+        };
+        if proxy.auth_failure_window.is_zero() {
+            return Err(bad("PROXY_AUTH_FAILURE_WINDOW_SECONDS", "must be positive"));
+        }
+        if proxy.rack_connect_timeout.is_zero() {
+            return Err(bad("RACK_CONNECT_TIMEOUT_MS", "must be positive"));
+        }
         Ok(Settings {
             server,
             audit,
             rack,
             auth,
+            proxy,
         })
     }
 
@@ -272,6 +321,27 @@ impl Settings {
         view.insert("RACK_USERNAME", json!(self.rack.username));
         view.insert("RACK_TLS_CA_FILE", json!(self.rack.tls_ca_file));
         view.insert("RACK_TLS_FINGERPRINT", json!(self.rack.tls_fingerprint));
+        view.insert(
+            "PROXY_AUTH_FAILURE_LIMIT",
+            json!(self.proxy.auth_failure_limit),
+        );
+        view.insert(
+            "PROXY_AUTH_FAILURE_WINDOW_SECONDS",
+            json!(self.proxy.auth_failure_window.as_secs()),
+        );
+        view.insert("PROXY_MAX_FORM_BYTES", json!(self.proxy.max_form_bytes));
+        view.insert(
+            "RACK_CONNECT_TIMEOUT_MS",
+            json!(self.proxy.rack_connect_timeout.as_millis() as u64),
+        );
+        view.insert(
+            "REQUEST_LOG",
+            json!(if self.proxy.request_log {
+                "stdout"
+            } else {
+                "off"
+            }),
+        );
         view
     }
 
@@ -301,6 +371,29 @@ mod tests {
         assert_eq!(s.audit.checkpoint_every_seconds, 60);
         assert_eq!(s.rack.name, "default");
         assert_eq!(s.rack.username, "convox");
+        assert_eq!(s.proxy.auth_failure_limit, 10);
+        assert_eq!(s.proxy.auth_failure_window, Duration::from_secs(60));
+        assert_eq!(s.proxy.max_form_bytes, 1 << 20);
+        assert!(s.proxy.request_log);
+    }
+
+    #[test]
+    fn proxy_settings_are_checked() {
+        let mut env = base();
+        env.set("REQUEST_LOG", "syslog");
+        assert_eq!(Settings::from_env(&env).unwrap_err().name, "REQUEST_LOG");
+        let mut env = base();
+        env.set("PROXY_AUTH_FAILURE_WINDOW_SECONDS", "0");
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "PROXY_AUTH_FAILURE_WINDOW_SECONDS"
+        );
+        let mut env = base();
+        env.set("REQUEST_LOG", "off");
+        env.set("PROXY_AUTH_FAILURE_LIMIT", "3");
+        let s = Settings::from_env(&env).unwrap();
+        assert!(!s.proxy.request_log);
+        assert_eq!(s.proxy.auth_failure_limit, 3);
     }
 
     #[test]

@@ -25,6 +25,8 @@ pub struct Inner {
     pub metrics: Metrics,
     pub checkpoints: Arc<CheckpointStatus>,
     pub checkpoint_requests: CheckpointRequests,
+    /// The rack proxy's long-lived parts (rack client, limiter, request log).
+    pub proxy: crate::proxy::engine::ProxyEngine,
 }
 
 impl Deref for AppState {
