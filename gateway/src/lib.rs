@@ -9,7 +9,7 @@
 //! - [`accounts`]: users and API tokens (operator commands and admin API)
 //! - [`auth`]: credentials: secrets, their hashes
 //! - [`rbac`]: roles and permissions
-//! - [`proxy`]: the rack proxy (`/api/v1/rack-proxy`): decisions, forwarding, audit
+//! - [`proxy`]: the rack proxy (`/api/v1/rack-proxy`): path, routes, policy, redaction; forwarding and audit
 //! - [`net`]: client addresses, rack TLS trust, serving HTTPS
 //! - [`commands`]: the `rack-gateway-server` subcommands
 

@@ -120,6 +120,7 @@ pub struct Settings {
     pub rack: RackSettings,
     pub auth: AuthSettings,
     pub proxy: ProxySettings,
+    pub policy: PolicySettings,
 }
 
 #[derive(Debug, Clone)]
@@ -177,6 +178,60 @@ pub struct RackSettings {
     pub username: String,
     pub tls_ca_file: Option<PathBuf>,
     pub tls_fingerprint: Option<String>,
+}
+
+/// What the rack proxy refuses even when RBAC allows it (behaviour decisions
+/// 4 and 5, seed 004). Read by `proxy::policy::decide`.
+///
+/// | setting | default | meaning |
+/// |---|---|---|
+/// | `ALLOW_DESTRUCTIVE_ACTIONS` (alias `RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS`) | `false` | allow every DELETE (app delete, object delete, ...); stopping a process is always allowed |
+/// | `ALLOW_RACK_UPDATE` | `false` | let admins `PUT /system` (rack update, rack params set, rack scale) |
+/// | `RUN_BLOCKED_SERVICES` | `web,worker` | comma list of services `convox run` may not start processes in; empty = none |
+/// | `ADMIN_ONLY_COMMANDS` | `rails console,rake db:migrate,rake db:seed` | comma list of commands only admins may run or exec; empty = none |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySettings {
+    pub allow_destructive_actions: bool,
+    /// When true, admins may `PUT /system` (MFA on it is a later issue).
+    pub rack_update_for_admin: bool,
+    pub run_blocked_services: Vec<String>,
+    pub admin_only_commands: Vec<String>,
+}
+
+pub const DEFAULT_RUN_BLOCKED_SERVICES: &[&str] = &["web", "worker"];
+pub const DEFAULT_ADMIN_ONLY_COMMANDS: &[&str] =
+    &["rails console", "rake db:migrate", "rake db:seed"];
+
+impl Default for PolicySettings {
+    fn default() -> PolicySettings {
+        PolicySettings {
+            allow_destructive_actions: false,
+            rack_update_for_admin: false,
+            run_blocked_services: DEFAULT_RUN_BLOCKED_SERVICES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            admin_only_commands: DEFAULT_ADMIN_ONLY_COMMANDS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        }
+    }
+}
+
+impl PolicySettings {
+    pub fn from_env(env: &Env) -> Result<PolicySettings, SettingsError> {
+        let allow_destructive_actions = match env.get("ALLOW_DESTRUCTIVE_ACTIONS") {
+            Some(_) => env.bool("ALLOW_DESTRUCTIVE_ACTIONS", false)?,
+            None => env.bool("RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS", false)?,
+        };
+        Ok(PolicySettings {
+            allow_destructive_actions,
+            rack_update_for_admin: env.bool("ALLOW_RACK_UPDATE", false)?,
+            run_blocked_services: env.list_or("RUN_BLOCKED_SERVICES", DEFAULT_RUN_BLOCKED_SERVICES),
+            admin_only_commands: env.list_or("ADMIN_ONLY_COMMANDS", DEFAULT_ADMIN_ONLY_COMMANDS),
+        })
+    }
 }
 
 impl Settings {
@@ -273,12 +328,14 @@ impl Settings {
         if proxy.rack_connect_timeout.is_zero() {
             return Err(bad("RACK_CONNECT_TIMEOUT_MS", "must be positive"));
         }
+        let policy = PolicySettings::from_env(env)?;
         Ok(Settings {
             server,
             audit,
             rack,
             auth,
             proxy,
+            policy,
         })
     }
 
@@ -342,6 +399,22 @@ impl Settings {
                 "off"
             }),
         );
+        view.insert(
+            "ALLOW_DESTRUCTIVE_ACTIONS",
+            json!(self.policy.allow_destructive_actions),
+        );
+        view.insert(
+            "ALLOW_RACK_UPDATE",
+            json!(self.policy.rack_update_for_admin),
+        );
+        view.insert(
+            "RUN_BLOCKED_SERVICES",
+            json!(self.policy.run_blocked_services),
+        );
+        view.insert(
+            "ADMIN_ONLY_COMMANDS",
+            json!(self.policy.admin_only_commands),
+        );
         view
     }
 
@@ -394,6 +467,80 @@ mod tests {
         let s = Settings::from_env(&env).unwrap();
         assert!(!s.proxy.request_log);
         assert_eq!(s.proxy.auth_failure_limit, 3);
+        assert_eq!(s.policy, PolicySettings::default());
+        assert!(!s.policy.allow_destructive_actions);
+        assert!(!s.policy.rack_update_for_admin);
+        assert_eq!(s.policy.run_blocked_services, ["web", "worker"]);
+        assert_eq!(
+            s.policy.admin_only_commands,
+            ["rails console", "rake db:migrate", "rake db:seed"]
+        );
+    }
+
+    #[test]
+    fn policy_settings_are_read_and_shown() {
+        let mut env = base();
+        env.set("ALLOW_DESTRUCTIVE_ACTIONS", "true");
+        env.set("ALLOW_RACK_UPDATE", "yes");
+        env.set("RUN_BLOCKED_SERVICES", " web , worker,scheduler ,");
+        env.set("ADMIN_ONLY_COMMANDS", "rails console, psql");
+        let s = Settings::from_env(&env).unwrap();
+        assert!(s.policy.allow_destructive_actions);
+        assert!(s.policy.rack_update_for_admin);
+        assert_eq!(
+            s.policy.run_blocked_services,
+            ["web", "worker", "scheduler"]
+        );
+        assert_eq!(s.policy.admin_only_commands, ["rails console", "psql"]);
+        let view = s.public_view();
+        assert_eq!(view["ALLOW_DESTRUCTIVE_ACTIONS"], serde_json::json!(true));
+        assert_eq!(view["ALLOW_RACK_UPDATE"], serde_json::json!(true));
+        assert_eq!(
+            view["RUN_BLOCKED_SERVICES"],
+            serde_json::json!(["web", "worker", "scheduler"])
+        );
+        assert_eq!(
+            view["ADMIN_ONLY_COMMANDS"],
+            serde_json::json!(["rails console", "psql"])
+        );
+
+        // Set but empty: the list is switched off, not defaulted.
+        let mut env = base();
+        env.set("RUN_BLOCKED_SERVICES", "");
+        env.set("ADMIN_ONLY_COMMANDS", "");
+        let s = Settings::from_env(&env).unwrap();
+        assert!(s.policy.run_blocked_services.is_empty());
+        assert!(s.policy.admin_only_commands.is_empty());
+
+        // The original's name works too; the plain name wins when both are set.
+        let mut env = base();
+        env.set("RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS", "true");
+        assert!(
+            Settings::from_env(&env)
+                .unwrap()
+                .policy
+                .allow_destructive_actions
+        );
+        env.set("ALLOW_DESTRUCTIVE_ACTIONS", "false");
+        assert!(
+            !Settings::from_env(&env)
+                .unwrap()
+                .policy
+                .allow_destructive_actions
+        );
+
+        let mut env = base();
+        env.set("ALLOW_RACK_UPDATE", "maybe");
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "ALLOW_RACK_UPDATE"
+        );
+        let mut env = base();
+        env.set("RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS", "nah");
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS"
+        );
     }
 
     #[test]
