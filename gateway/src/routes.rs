@@ -9,6 +9,7 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::health::router())
+        .merge(crate::proxy::handler::router())
         // Structured request spans in the JSON logs (method, path, status, latency); never headers or bodies.
         .layer(TraceLayer::new_for_http())
         .with_state(state)
