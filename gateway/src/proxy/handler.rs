@@ -95,15 +95,17 @@ async fn proxy(
 ) -> Result<Response, ProxyError> {
     authenticate(state, ctx, &parts.headers).await?;
 
-    let normalized = path::normalize(&ctx.raw_path).map_err(|e| ProxyError::BadPath(e.to_string()))?;
+    let normalized =
+        path::normalize(&ctx.raw_path).map_err(|e| ProxyError::BadPath(e.to_string()))?;
     ctx.path = Some(normalized.path.clone());
 
-    let matched = routes::match_route(&parts.method, &normalized, ctx.websocket).map_err(|e| match e {
-        RouteError::NotFound => {
-            ProxyError::UnknownRoute(format!("{} {}", parts.method, normalized.path))
-        }
-        RouteError::WebSocketMismatch => ProxyError::WebSocketMismatch,
-    })?;
+    let matched =
+        routes::match_route(&parts.method, &normalized, ctx.websocket).map_err(|e| match e {
+            RouteError::NotFound => {
+                ProxyError::UnknownRoute(format!("{} {}", parts.method, normalized.path))
+            }
+            RouteError::WebSocketMismatch => ProxyError::WebSocketMismatch,
+        })?;
     ctx.route = Some(matched.name());
 
     let content_type = parts
@@ -118,7 +120,11 @@ async fn proxy(
     let (outgoing_body, fields) = match plan {
         BodyPlan::Stream => (OutgoingBody::Stream(body), None),
         BodyPlan::Buffer => {
-            let limit = state.settings.proxy.max_form_bytes.min(routes::FORM_BODY_LIMIT);
+            let limit = state
+                .settings
+                .proxy
+                .max_form_bytes
+                .min(routes::FORM_BODY_LIMIT);
             let bytes = read_form(body, limit).await?;
             let fields = routes::body_fields(matched.route, content_type.as_deref(), &bytes)
                 .map_err(|e| ProxyError::FormUnreadable(e.to_string()))?;
@@ -126,7 +132,8 @@ async fn proxy(
         }
     };
     let form = routes::request_form(ctx.query.as_deref(), fields.as_deref());
-    ctx.params = redact::request_params(&matched, ctx.query.as_deref(), &parts.headers, Some(&form));
+    ctx.params =
+        redact::request_params(&matched, ctx.query.as_deref(), &parts.headers, Some(&form));
     if let Some(id) = ctx.client_request_id.take() {
         ctx.client_request_id = Some(redact::Scrubber::default().scrub(&id));
     }
@@ -135,25 +142,41 @@ async fn proxy(
         .principal
         .as_ref()
         .map(|p| p.role)
-        .ok_or(ProxyError::Internal("no principal after authentication".into()))?;
-    let permission =
-        match policy::decide(&state.settings.policy, role, &matched, &parts.headers, Some(&form)) {
-            Ok(permission) => permission,
-            Err(denial) => {
-                ctx.permission = Some(denial.permission.clone());
-                return Err(ProxyError::Forbidden(denial));
-            }
-        };
+        .ok_or(ProxyError::Internal(
+            "no principal after authentication".into(),
+        ))?;
+    let permission = match policy::decide(
+        &state.settings.policy,
+        role,
+        &matched,
+        &parts.headers,
+        Some(&form),
+    ) {
+        Ok(permission) => permission,
+        Err(denial) => {
+            ctx.permission = Some(denial.permission.clone());
+            return Err(ProxyError::Forbidden(denial));
+        }
+    };
     ctx.permission = Some(permission.to_owned());
 
     if matched.route.kind == RouteKind::Probe {
         return Ok(answer_probe(state, ctx, &parts.headers));
     }
 
-    let rack = state.proxy.rack.as_ref().ok_or(ProxyError::RackNotConfigured)?;
+    let rack = state
+        .proxy
+        .rack
+        .as_ref()
+        .ok_or(ProxyError::RackNotConfigured)?;
     let mut upstream_headers = forward::upstream_headers(&parts.headers, ctx.websocket);
     let acting_as = ctx.acting_as();
-    forward::add_gateway_headers(&mut upstream_headers, rack, &ctx.request_id, acting_as.as_deref());
+    forward::add_gateway_headers(
+        &mut upstream_headers,
+        rack,
+        &ctx.request_id,
+        acting_as.as_deref(),
+    );
 
     let upgrade = if ctx.websocket {
         let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, state)
@@ -172,7 +195,13 @@ async fn proxy(
     );
     let committed = state
         .audit
-        .append(record::request_event(ctx, &state.settings.rack.name, Decision::Allow, &reason, None))
+        .append(record::request_event(
+            ctx,
+            &state.settings.rack.name,
+            Decision::Allow,
+            &reason,
+            None,
+        ))
         .await
         .map_err(|e| ProxyError::AuditUnavailable(e.to_string()))?;
     ctx.request_seq = Some(committed.seq);
@@ -181,7 +210,16 @@ async fn proxy(
     if let Some(upgrade) = upgrade {
         return forward_websocket(state, ctx, rack, upgrade, upstream_headers).await;
     }
-    forward_http(state, ctx, rack, &parts, &matched, upstream_headers, outgoing_body).await
+    forward_http(
+        state,
+        ctx,
+        rack,
+        &parts,
+        &matched,
+        upstream_headers,
+        outgoing_body,
+    )
+    .await
 }
 
 /// Rate-limit gate, cookie refusal, credentials.
@@ -258,7 +296,9 @@ async fn read_env_change(
     }
     let (Some(app), Some(new_env)) = (
         matched.param("app"),
-        form.iter().find(|(k, _)| k == "env").map(|(_, v)| v.as_str()),
+        form.iter()
+            .find(|(k, _)| k == "env")
+            .map(|(_, v)| v.as_str()),
     ) else {
         return Ok(());
     };
@@ -285,7 +325,8 @@ async fn read_env_change(
 /// The CLI's throwaway `GET /machines` / `GET /racks`: authenticated and
 /// allowed, answered 404 as a rack would; no event (it does nothing), one line.
 fn answer_probe(state: &AppState, ctx: &RequestContext, headers: &HeaderMap) -> Response {
-    let mut response = super::error::error_response(StatusCode::NOT_FOUND, "404 page not found", headers);
+    let mut response =
+        super::error::error_response(StatusCode::NOT_FOUND, "404 page not found", headers);
     stamp_request_id(&mut response, &ctx.request_id);
     state.proxy.request_log.write(&RequestLine::new(
         ctx,
@@ -310,26 +351,28 @@ async fn forward_http(
         _ => ReplyMode::Buffer,
     };
     // The stream's end is recorded by a pending response created once the head is known.
-    let pending_slot: std::sync::Arc<std::sync::Mutex<Option<PendingResponse>>> = Default::default();
+    let pending_slot: std::sync::Arc<std::sync::Mutex<Option<PendingResponse>>> =
+        Default::default();
     let slot = pending_slot.clone();
-    let on_end = move |how: StreamEnd, bytes_in: u64, bytes_out: u64, rack_request_id: Option<String>| {
-        let pending = slot.lock().ok().and_then(|mut p| p.take());
-        if let Some(pending) = pending {
-            let (closed_by, upstream_error) = match how {
-                StreamEnd::Complete => ("rack", None),
-                StreamEnd::RackFailed(detail) => ("error", Some(("rack_reply_broken", detail))),
-                StreamEnd::Abandoned => ("client", None),
-            };
-            pending.finish(Exchange {
-                bytes_in,
-                bytes_out,
-                closed_by: Some(closed_by),
-                rack_request_id,
-                upstream_error,
-                ..Exchange::default()
-            });
-        }
-    };
+    let on_end =
+        move |how: StreamEnd, bytes_in: u64, bytes_out: u64, rack_request_id: Option<String>| {
+            let pending = slot.lock().ok().and_then(|mut p| p.take());
+            if let Some(pending) = pending {
+                let (closed_by, upstream_error) = match how {
+                    StreamEnd::Complete => ("rack", None),
+                    StreamEnd::RackFailed(detail) => ("error", Some(("rack_reply_broken", detail))),
+                    StreamEnd::Abandoned => ("client", None),
+                };
+                pending.finish(Exchange {
+                    bytes_in,
+                    bytes_out,
+                    closed_by: Some(closed_by),
+                    rack_request_id,
+                    upstream_error,
+                    ..Exchange::default()
+                });
+            }
+        };
     let outgoing = Outgoing {
         rack,
         method: parts.method.clone(),
@@ -342,10 +385,15 @@ async fn forward_http(
     let reply = match forward::send(outgoing, on_end).await {
         Ok(reply) => reply,
         Err(forward::ForwardFailure::Rack { error, .. }) => return Err(error),
-        Err(forward::ForwardFailure::ClientBody { .. }) => return Err(ProxyError::ClientBodyBroken),
+        Err(forward::ForwardFailure::ClientBody { .. }) => {
+            return Err(ProxyError::ClientBodyBroken)
+        }
     };
     match reply {
-        Reply::Complete { mut response, exchange } => {
+        Reply::Complete {
+            mut response,
+            exchange,
+        } => {
             let draft = record::response_event(ctx, ctx.elapsed_us(), &exchange);
             if let Err(error) = state.audit.append(draft).await {
                 // The rack has acted; hiding its answer would help nobody. Say so loudly.
@@ -355,7 +403,10 @@ async fn forward_http(
             write_line(state, ctx, exchange.status, Decision::Allow);
             Ok(response)
         }
-        Reply::Streaming { mut response, status } => {
+        Reply::Streaming {
+            mut response,
+            status,
+        } => {
             let pending = PendingResponse::new(
                 state.audit.clone(),
                 ctx.clone(),
@@ -383,8 +434,14 @@ async fn forward_websocket(
     let path = ctx.path.clone().unwrap_or_else(|| "/".to_owned());
     let socket = match websocket::connect(rack, &path, headers).await {
         Ok(socket) => socket,
-        Err(ConnectFailure::Unreachable(detail)) => return Err(ProxyError::RackUnreachable(detail)),
-        Err(ConnectFailure::Answered { status, headers, body }) => {
+        Err(ConnectFailure::Unreachable(detail)) => {
+            return Err(ProxyError::RackUnreachable(detail))
+        }
+        Err(ConnectFailure::Answered {
+            status,
+            headers,
+            body,
+        }) => {
             // The rack refused the upgrade with an ordinary answer: pass it on.
             let exchange = Exchange {
                 status: status.as_u16(),
@@ -427,7 +484,12 @@ async fn forward_websocket(
             });
         });
     stamp_request_id(&mut response, &ctx.request_id);
-    write_line(state, ctx, StatusCode::SWITCHING_PROTOCOLS.as_u16(), Decision::Allow);
+    write_line(
+        state,
+        ctx,
+        StatusCode::SWITCHING_PROTOCOLS.as_u16(),
+        Decision::Allow,
+    );
     Ok(response)
 }
 
@@ -497,10 +559,12 @@ async fn refuse(
 }
 
 fn write_line(state: &AppState, ctx: &RequestContext, status: u16, decision: Decision) {
-    state
-        .proxy
-        .request_log
-        .write(&RequestLine::new(ctx, &state.settings.rack.name, status, decision));
+    state.proxy.request_log.write(&RequestLine::new(
+        ctx,
+        &state.settings.rack.name,
+        status,
+        decision,
+    ));
 }
 
 fn stamp_request_id(response: &mut Response, request_id: &str) {
