@@ -273,15 +273,23 @@ async fn every_role_gets_what_it_may_and_nothing_else() {
                 }
                 Denied | Unknown => {
                     let status = if expect == Denied { 403 } else { 404 };
-                    assert_eq!(response.status, status, "{what}: {response:?}");
+                    // A refused exec session is told in-band (so the CLI can show why and
+                    // exit non-zero): 101, then `ERROR: <reason>`; nothing is connected upstream.
+                    let in_band =
+                        call.websocket && expect == Denied && call.path.ends_with("/exec");
+                    let answered = if in_band { 101 } else { status };
+                    assert_eq!(response.status, answered, "{what}: {response:?}");
                     assert!(!rack.saw(&request_id), "{what} reached the rack");
                     assert_eq!(events.len(), 1, "{what}: {events:?}");
                     let (_, event_type, data) = &events[0];
                     assert_eq!(event_type, "proxy.request", "{what}");
                     assert_eq!(data["decision"], "deny", "{what}");
                     assert_eq!(data["status"], status, "{what}");
+                    if in_band {
+                        assert_eq!(data["delivered"], "websocket_error_frame", "{what}");
+                    }
                     let body = String::from_utf8_lossy(&response.body);
-                    if expect == Denied {
+                    if expect == Denied && !in_band {
                         let permission = data["permission"].as_str().expect("permission recorded");
                         assert!(
                             body.contains(permission) || body.contains("policy"),

@@ -155,7 +155,13 @@ async fn proxy(
         Ok(permission) => permission,
         Err(denial) => {
             ctx.permission = Some(denial.permission.clone());
-            return Err(ProxyError::Forbidden(denial));
+            let refusal = ProxyError::Forbidden(denial);
+            if ctx.websocket && is_exec_session(&matched) {
+                if let Ok(upgrade) = WebSocketUpgrade::from_request_parts(&mut parts, state).await {
+                    return refuse_websocket(state, ctx, refusal, upgrade, &parts.headers).await;
+                }
+            }
+            return Err(refusal);
         }
     };
     ctx.permission = Some(permission.to_owned());
@@ -490,6 +496,57 @@ async fn forward_websocket(
         StatusCode::SWITCHING_PROTOCOLS.as_u16(),
         Decision::Allow,
     );
+    Ok(response)
+}
+
+/// Websockets whose output the CLI reads for an exit code (exec, `run`'s
+/// attach, instance shells): refused in-band so the reason is shown and the
+/// exit code is non-zero. Other websockets (logs) are refused with an
+/// ordinary 403 before the upgrade, which the CLI reports as a failed
+/// handshake with a non-zero exit.
+fn is_exec_session(matched: &RouteMatch) -> bool {
+    use super::routes::handler;
+    matched.is_exec()
+        || matches!(
+            matched.route.handler,
+            handler::INSTANCE_SHELL | handler::INSTANCE_SHELL_V2 | handler::RUN_ATTACHED_V2
+        )
+}
+
+/// A refused exec session: recorded like any denial, then told in-band (see
+/// [`websocket::refuse_in_band`]). If the denial cannot be recorded, the
+/// answer is an ordinary 503.
+async fn refuse_websocket(
+    state: &AppState,
+    ctx: &RequestContext,
+    refusal: ProxyError,
+    upgrade: WebSocketUpgrade,
+    headers: &HeaderMap,
+) -> Result<Response, ProxyError> {
+    let reason = refusal.public_message();
+    let mut draft = record::request_event(
+        ctx,
+        &state.settings.rack.name,
+        Decision::Deny,
+        &reason,
+        Some(&refusal),
+    );
+    if let Some(data) = draft.data.as_object_mut() {
+        data.insert("delivered".into(), json!("websocket_error_frame"));
+    }
+    if let Err(append) = state.audit.append(draft).await {
+        let error = ProxyError::AuditUnavailable(append.to_string());
+        write_line(state, ctx, error.status().as_u16(), Decision::Deny);
+        return Ok(error.into_response(headers, &ctx.request_id));
+    }
+    tracing::info!(
+        request_id = %ctx.request_id,
+        code = refusal.code(),
+        "rack proxy websocket refused in-band"
+    );
+    write_line(state, ctx, refusal.status().as_u16(), Decision::Deny);
+    let mut response = upgrade.on_upgrade(move |socket| websocket::refuse_in_band(socket, reason));
+    stamp_request_id(&mut response, &ctx.request_id);
     Ok(response)
 }
 

@@ -157,7 +157,8 @@ enum Relay<M> {
     Skip,
 }
 
-/// Relay both ways until one side ends, then let the other pass on its close.
+/// Relay both ways until one side ends, then let the other pass on its close
+/// and wait (bounded) for its peer's close.
 pub async fn bridge(
     client: WebSocket,
     rack: RackSocket,
@@ -274,6 +275,14 @@ where
             changed = stop.changed() => {
                 let frame = if changed.is_ok() { stop.borrow().clone().flatten() } else { None };
                 let _ = sink.send(close(frame)).await;
+                // Read on until the source closes too (the caller bounds this): dropping a
+                // socket with unread frames makes the kernel reset the connection, which can
+                // destroy output the peer has not read yet.
+                while let Some(Ok(message)) = source.next().await {
+                    if matches!(convert(message), Relay::Close(_)) {
+                        break;
+                    }
+                }
                 return DirectionEnd::Stopped;
             }
             next = source.next() => match next {
@@ -348,4 +357,40 @@ fn to_client(message: Message) -> Relay<axum_ws::Message> {
         }))),
         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Relay::Skip,
     }
+}
+
+/// The line that ends an exec session with its exit code (`<marker>:<code>\n`);
+/// the CLI removes it from the output and exits with the code (convox
+/// pkg/api/helpers.go).
+pub const EXIT_MARKER: &str = "F1E49A85-0AD7-4AEF-A618-C249C6E6568D";
+
+/// Refuse a websocket exec session in-band, the way the rack reports errors
+/// on a websocket: a text frame `ERROR: <message>\n`, the exit marker with
+/// code 1 (so the CLI exits non-zero), the empty binary frame that ends a
+/// Convox stream, then close 1008 (policy violation). The CLI prints the
+/// message; refused before the upgrade it could only say "bad handshake".
+/// Nothing is ever connected upstream.
+pub async fn refuse_in_band(mut client: WebSocket, message: String) {
+    let _ = client
+        .send(axum_ws::Message::Text(format!("ERROR: {message}\n").into()))
+        .await;
+    let _ = client
+        .send(axum_ws::Message::Text(format!("{EXIT_MARKER}:1\n").into()))
+        .await;
+    let _ = client.send(axum_ws::Message::Binary(Bytes::new())).await;
+    // Let the client read and hang up first (see `pump`), bounded.
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        while let Some(Ok(message)) = client.next().await {
+            if matches!(message, axum_ws::Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+    let _ = client
+        .send(axum_ws::Message::Close(Some(axum_ws::CloseFrame {
+            code: 1008,
+            reason: "refused by the gateway".into(),
+        })))
+        .await;
 }
