@@ -89,7 +89,10 @@ async fn a_pinned_fingerprint_works_and_a_wrong_one_fails_closed() {
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()
         .join(":");
-    let app = spawn_gateway(&rack.url(), move |env| env.set("RACK_TLS_FINGERPRINT", pretty)).await;
+    let app = spawn_gateway(&rack.url(), move |env| {
+        env.set("RACK_TLS_FINGERPRINT", pretty)
+    })
+    .await;
     let admin = token(&app, "admin").await;
     assert_eq!(get_apps(&app, &admin).await.status(), 200);
     assert!(logs(&app, &admin).await.contains("listening on port 3000"));
@@ -98,13 +101,19 @@ async fn a_pinned_fingerprint_works_and_a_wrong_one_fails_closed() {
     wrong[0] = if wrong[0] == b'0' { b'1' } else { b'0' };
     let wrong = String::from_utf8(wrong).unwrap();
     let seen = rack.recorded().len();
-    let app = spawn_gateway(&rack.url(), move |env| env.set("RACK_TLS_FINGERPRINT", wrong)).await;
+    let app = spawn_gateway(&rack.url(), move |env| {
+        env.set("RACK_TLS_FINGERPRINT", wrong)
+    })
+    .await;
     let admin = token(&app, "admin").await;
     let response = get_apps(&app, &admin).await;
     assert_eq!(response.status(), 502);
     let id = request_id(&response);
     let body = response.text().await.unwrap();
-    assert!(!body.to_lowercase().contains("certificate"), "no internals: {body}");
+    assert!(
+        !body.to_lowercase().contains("certificate"),
+        "no internals: {body}"
+    );
     let events = events_for(&app, &id).await;
     assert_eq!(events[0].2["decision"], "allow");
     let failure = &events[1].2["upstream_error"];
@@ -145,8 +154,14 @@ async fn bad_trust_settings_stop_the_gateway_from_starting() {
         gateway::settings::Settings::from_env(&env).unwrap()
     };
     for (pairs, expected) in [
-        (vec![("RACK_TLS_FINGERPRINT", "abcd")], "RACK_TLS_FINGERPRINT"),
-        (vec![("RACK_TLS_CA_FILE", "/nonexistent.pem")], "/nonexistent.pem"),
+        (
+            vec![("RACK_TLS_FINGERPRINT", "abcd")],
+            "RACK_TLS_FINGERPRINT",
+        ),
+        (
+            vec![("RACK_TLS_CA_FILE", "/nonexistent.pem")],
+            "/nonexistent.pem",
+        ),
         (
             vec![
                 ("RACK_TLS_CA_FILE", "/x.pem"),
@@ -167,11 +182,9 @@ async fn bad_trust_settings_stop_the_gateway_from_starting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_serves_https() {
     let rack = start_rack().await;
-    let certified = rcgen::generate_simple_self_signed(vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-    ])
-    .unwrap();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("cert.pem");
     let key = dir.path().join("key.pem");
@@ -185,7 +198,9 @@ async fn the_gateway_serves_https() {
     .await;
     let admin = token(&app, "admin").await;
     let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap())
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
+        )
         .build()
         .unwrap();
     let base = format!("https://127.0.0.1:{}", app.port);
@@ -218,7 +233,11 @@ async fn the_gateway_serves_https() {
             .await
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(stdout.contains("listening on port 3000"), "{stdout}");
     }
     // Graceful shutdown works over TLS too.
