@@ -10,10 +10,9 @@ mod common;
 mod proxy_support;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use proxy_support::{basic, raw, PREFIX};
+use proxy_support::{basic, raw, ServerProcess, PREFIX};
 use serde::Deserialize;
 use tools::mock_rack::{MockRack, MockRackConfig};
 
@@ -49,66 +48,18 @@ async fn no_secret_of_the_corpus_reaches_the_chain_stdout_or_stderr() {
     .await
     .expect("mock rack")
     .spawn();
-    let db = testkit::fresh_database().await;
-    let keys = tempfile::tempdir().unwrap();
-    let (key_file, _) = common::new_key(keys.path());
-    let created = common::server_command(
-        &db.url,
-        &key_file,
+    let mut gateway = ServerProcess::start(
+        &rack.url(),
+        CORPUS_RACK_TOKEN,
         &[
-            "token",
-            "create",
-            "--name",
-            "corpus-admin",
-            "--role",
-            "admin",
-            "--output",
-            "token",
+            ("RACK_NAME", "corpus"),
+            // Everything the gateway logs, not only what it logs by default.
+            ("LOG_LEVEL", "debug"),
         ],
-    );
-    assert!(created.status.success(), "{}", common::stderr(&created));
-    let admin = common::stdout(&created).trim().to_owned();
-
-    let logs = tempfile::tempdir().unwrap();
-    let stdout_path = logs.path().join("stdout");
-    let stderr_path = logs.path().join("stderr");
-    let port = testkit::free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_rack-gateway-server"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RGW_ENV_FILE", "/nonexistent/.env")
-        .env("DATABASE_URL", &db.url)
-        .env("CHECKPOINT_SIGNING_KEY_FILE", &key_file)
-        .env("PORT", port.to_string())
-        .env("BIND_ADDRESS", "127.0.0.1")
-        .env("APP_SECRET_KEY", "corpus-app-secret-key-0123456789")
-        .env("RACK_NAME", "corpus")
-        .env("RACK_HOST", rack.url())
-        .env("RACK_TOKEN", CORPUS_RACK_TOKEN)
-        .env("PROXY_AUTH_FAILURE_LIMIT", "1000")
-        // Everything the gateway logs, not only what it logs by default.
-        .env("LOG_LEVEL", "debug")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&stdout_path).unwrap())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .expect("start rack-gateway-server serve");
-    let mut gateway = testkit::ChildGuard(child);
-    let address = format!("127.0.0.1:{port}");
-    let ready = async {
-        loop {
-            if let Ok(r) = reqwest::get(format!("http://{address}/ready")).await {
-                if r.status() == 200 {
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), ready)
-        .await
-        .expect("the gateway became ready");
+    )
+    .await;
+    let admin = gateway.token("corpus-admin", "admin");
+    let address = gateway.address.trim_start_matches("http://").to_owned();
 
     let mut sent = 0;
     let mut statuses = Vec::new();
@@ -169,21 +120,11 @@ async fn no_secret_of_the_corpus_reaches_the_chain_stdout_or_stderr() {
     assert!(forwarded >= 10, "{statuses:#?}");
     // Let websocket sessions and their records finish, then stop the way SIGTERM does.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let pid = gateway.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let exited = tokio::task::spawn_blocking(move || {
-        let status = gateway.0.wait();
-        (gateway, status)
-    });
-    let (_gateway, status) = tokio::time::timeout(Duration::from_secs(30), exited)
-        .await
-        .expect("the gateway stopped in time")
-        .unwrap();
-    assert!(status.unwrap().success(), "the gateway stopped cleanly");
+    gateway.stop().await;
 
-    let stdout = std::fs::read_to_string(&stdout_path).unwrap();
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
-    let pool = db.pool().await;
+    let stdout = gateway.stdout();
+    let stderr = gateway.stderr();
+    let pool = gateway.db.pool().await;
     let canonical: Vec<Vec<u8>> = sqlx::query_scalar("SELECT canonical FROM events ORDER BY seq")
         .fetch_all(&pool)
         .await

@@ -363,3 +363,141 @@ pub const UPGRADE: [(&str, &str); 4] = [
     ("Sec-WebSocket-Version", "13"),
     ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
 ];
+
+/// `rack-gateway-server serve` as a subprocess (its own memory, its own
+/// stdout and stderr, captured to files), on a fresh database.
+pub struct ServerProcess {
+    pub child: Option<testkit::ChildGuard>,
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    pub db: testkit::TestDatabase,
+    pub key_file: std::path::PathBuf,
+    pub stdout_path: std::path::PathBuf,
+    pub stderr_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    pub async fn start(rack_url: &str, rack_token: &str, extra: &[(&str, &str)]) -> ServerProcess {
+        let db = testkit::fresh_database().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (key_file, _) = crate::common::new_key(dir.path());
+        let stdout_path = dir.path().join("stdout");
+        let stderr_path = dir.path().join("stderr");
+        let port = testkit::free_port();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rack-gateway-server"));
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RGW_ENV_FILE", "/nonexistent/.env")
+            .env("DATABASE_URL", &db.url)
+            .env("CHECKPOINT_SIGNING_KEY_FILE", &key_file)
+            .env("PORT", port.to_string())
+            .env("BIND_ADDRESS", "127.0.0.1")
+            .env("APP_SECRET_KEY", "subprocess-app-secret-0123456789")
+            .env("RACK_HOST", rack_url)
+            .env("RACK_TOKEN", rack_token)
+            .env("PROXY_AUTH_FAILURE_LIMIT", "1000");
+        for (k, v) in extra {
+            command.env(k, v);
+        }
+        let child = command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
+            .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+            .spawn()
+            .expect("start rack-gateway-server serve");
+        let server = ServerProcess {
+            child: Some(testkit::ChildGuard(child)),
+            address: format!("http://127.0.0.1:{port}"),
+            db,
+            key_file,
+            stdout_path,
+            stderr_path,
+            _dir: dir,
+        };
+        let ready = async {
+            loop {
+                if let Ok(r) = reqwest::get(format!("{}/ready", server.address)).await {
+                    if r.status() == 200 {
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(30), ready)
+            .await
+            .is_err()
+        {
+            panic!(
+                "the gateway did not become ready: {}",
+                std::fs::read_to_string(&server.stderr_path).unwrap_or_default()
+            );
+        }
+        server
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// A token made by the operator command, as an operator would.
+    pub fn token(&self, name: &str, role: &str) -> String {
+        let out = crate::common::server_command(
+            &self.db.url,
+            &self.key_file,
+            &[
+                "token", "create", "--name", name, "--role", role, "--output", "token",
+            ],
+        );
+        assert!(out.status.success(), "{}", crate::common::stderr(&out));
+        crate::common::stdout(&out).trim().to_owned()
+    }
+
+    /// SIGTERM, then wait (bounded) for a clean exit.
+    pub async fn stop(&mut self) {
+        let Some(mut guard) = self.child.take() else {
+            return;
+        };
+        let pid = guard.id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status();
+        let waited = tokio::task::spawn_blocking(move || {
+            let status = guard.0.wait();
+            (guard, status)
+        });
+        let (_guard, status) = tokio::time::timeout(Duration::from_secs(30), waited)
+            .await
+            .expect("the gateway stopped in time")
+            .expect("join");
+        assert!(
+            status.expect("wait").success(),
+            "the gateway stopped cleanly"
+        );
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+/// A process's memory figures from `/proc/<pid>/status`, in KiB: (VmRSS, VmHWM).
+pub fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
