@@ -1,11 +1,14 @@
 //! Building and running the gateway: the order things start in, and stop in.
 //!
-//! Start: database pool → migrations → chain id → appender (with the
-//! projection and checkpoint hooks) → `gateway.started` (if that cannot be
-//! committed we do not serve at all) → checkpoint signer → listener.
+//! Start: rack proxy and TLS settings checked → database pool → migrations →
+//! chain id → appender (with the projection and checkpoint hooks) →
+//! `gateway.started` (if that cannot be committed we do not serve at all) →
+//! checkpoint signer and rate-limit recorder → listener (HTTPS when
+//! `TLS_CERT_FILE`/`TLS_KEY_FILE` are set).
 //! Stop (SIGTERM or the test's shutdown future): stop accepting, let in-flight
-//! requests finish (bounded), stop background tasks, then drain the appender
-//! so every acknowledged event is committed, and return.
+//! requests finish (bounded), let proxied websockets and streams end (bounded,
+//! then closed) and record their `proxy.response`, stop background tasks, then
+//! drain the appender so every acknowledged event is committed, and return.
 
 use std::future::Future;
 use std::sync::Arc;

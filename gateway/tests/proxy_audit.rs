@@ -522,3 +522,75 @@ async fn with_postgres_stopped_calls_get_503_and_the_rack_gets_nothing() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_closes_open_websockets_after_the_grace_and_records_their_end() {
+    let rack = start_rack().await;
+    let mut app = spawn_gateway(&rack.url(), |_| {}).await;
+    let ops = token(&app, "ops").await;
+    let pid = rack.app(SEED_APP).unwrap().processes[0].id.clone();
+    // `cat` waits for stdin that never comes: the session stays open.
+    let url = format!(
+        "ws://{}{PREFIX}/apps/myapp/processes/{pid}/exec",
+        app.address.trim_start_matches("http://")
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", basic(&ops).parse().unwrap());
+    request
+        .headers_mut()
+        .insert("command", "cat".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(
+            "still here\n",
+        ))
+        .await
+        .unwrap();
+    let echoed = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("echo in time");
+    assert!(
+        matches!(echoed, Some(Ok(tokio_tungstenite::tungstenite::Message::Text(ref t))) if t.as_str() == "still here\n")
+    );
+    let client = tokio::spawn(async move {
+        let mut close = None;
+        while let Some(Ok(message)) = socket.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Close(frame) = message {
+                close = frame;
+                break;
+            }
+        }
+        close
+    });
+
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(30), app.stop())
+        .await
+        .expect("stopped in time");
+    // The session had the drain grace (10 s) to end by itself, then was closed.
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
+    let close = tokio::time::timeout(Duration::from_secs(5), client)
+        .await
+        .expect("client saw the close")
+        .unwrap()
+        .expect("a close frame");
+    assert_eq!(u16::from(close.code), 1001);
+    let (_, _, response) = proxy_events(&app)
+        .await
+        .into_iter()
+        .rfind(|(_, t, _)| t == "proxy.response")
+        .expect("the session's proxy.response was committed before the stop finished");
+    assert_eq!(response["kind"], "websocket");
+    assert_eq!(response["closed_by"], "gateway_shutdown");
+    assert_eq!(response["frames_in"], 1);
+    assert_eq!(response["bytes_in"], 11);
+    assert!(response["duration_us"].as_u64().unwrap() >= 9_000_000);
+}

@@ -9,6 +9,7 @@ use events::{Actor, Source};
 use http::{HeaderMap, Method};
 use serde_json::Value;
 
+use super::redact;
 use crate::auth::principal::{CredentialKind, Principal};
 
 /// Longest user agent or client request id kept (longer ones are cut).
@@ -101,15 +102,17 @@ impl RequestContext {
         }
     }
 
-    /// The path to show: the authorised one, or what was asked for before it was understood.
+    /// The path to record and log: the authorised one, or what was asked for
+    /// before it was understood; anything shaped like a credential redacted.
     pub fn shown_path(&self) -> String {
-        self.path.clone().unwrap_or_else(|| {
+        let path = self.path.clone().unwrap_or_else(|| {
             let mut raw: String = self.raw_path.chars().take(512).collect();
             if raw.is_empty() {
                 raw.push('/');
             }
             raw
-        })
+        });
+        redact::redact_value(&path)
     }
 
     pub fn elapsed_us(&self) -> u64 {
@@ -117,7 +120,9 @@ impl RequestContext {
     }
 }
 
-/// A header's text, control characters dropped, cut to a sane length.
+/// A header's text for the record: control characters dropped, cut to a
+/// sane length, and anything shaped like a credential redacted (clients put
+/// surprising things in user agents and request ids).
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
     let value = headers.get(name)?.to_str().ok()?;
     let cleaned: String = value
@@ -125,5 +130,5 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter(|c| !c.is_control())
         .take(MAX_HEADER_CHARS)
         .collect();
-    (!cleaned.is_empty()).then_some(cleaned)
+    (!cleaned.is_empty()).then(|| redact::redact_value(&cleaned))
 }

@@ -101,9 +101,11 @@ async fn proxy(
 
     let matched =
         routes::match_route(&parts.method, &normalized, ctx.websocket).map_err(|e| match e {
-            RouteError::NotFound => {
-                ProxyError::UnknownRoute(format!("{} {}", parts.method, normalized.path))
-            }
+            RouteError::NotFound => ProxyError::UnknownRoute(format!(
+                "{} {}",
+                parts.method,
+                redact::redact_value(&normalized.path)
+            )),
             RouteError::WebSocketMismatch => ProxyError::WebSocketMismatch,
         })?;
     ctx.route = Some(matched.name());
@@ -134,9 +136,6 @@ async fn proxy(
     let form = routes::request_form(ctx.query.as_deref(), fields.as_deref());
     ctx.params =
         redact::request_params(&matched, ctx.query.as_deref(), &parts.headers, Some(&form));
-    if let Some(id) = ctx.client_request_id.take() {
-        ctx.client_request_id = Some(redact::Scrubber::default().scrub(&id));
-    }
 
     let role = ctx
         .principal
