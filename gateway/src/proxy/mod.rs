@@ -15,6 +15,30 @@
 //!   exec rules.
 //! - [`redact`]: what of a request may be recorded or logged, and scrubbing of
 //!   known secrets from any text.
+//!
+//! How a handler uses them, in order:
+//!
+//! 1. `path::normalize(raw)` on the raw (still percent-encoded) path after the
+//!    `/api/v1/rack-proxy` prefix — not a decoded extractor. Error → 400.
+//!    Forward `NormalizedPath::path` plus the query exactly as received.
+//! 2. `routes::match_route(method, &path, method == GET &&
+//!    routes::is_websocket_upgrade(&headers))`. `NotFound` → 404 and a deny
+//!    event, never forwarded; `WebSocketMismatch` → 400.
+//! 3. `route.body_plan(content_type)`: `Buffer` → read at most
+//!    `routes::FORM_BODY_LIMIT` bytes (413 beyond) and `routes::body_fields`;
+//!    `Stream` → leave it; `Err` → 415.
+//! 4. `let form = routes::request_form(query, Some(&fields))` — the form as the
+//!    rack reads it (body, then query) — for every call below.
+//! 5. `policy::decide(&settings.policy, role, &m, &headers, Some(&form))`;
+//!    `redact::request_params(&m, query, &headers, Some(&form))` and
+//!    `routes::command_of` (through `redact::redact_command`) for the event.
+//! 6. `RouteKind::Probe` (`GET /machines`, `GET /racks`): once allowed, answer
+//!    404 without forwarding and without a deny alarm.
+//! 7. Before forwarding, remove `policy::STRIP_REQUEST_HEADERS`, set
+//!    `Convox-Actor`, rewrite or drop `Origin` on websockets. Never record the
+//!    reply body of a route with `reply_has_secrets`; pass upstream error text
+//!    through a `redact::Scrubber` holding the rack token and the presented
+//!    credential.
 
 pub mod path;
 pub mod policy;

@@ -966,6 +966,7 @@ pub fn match_route(
 }
 
 /// The request asks for a websocket (`Upgrade` names `websocket`, any case).
+/// Only a `GET` can be one: pass `method == GET && is_websocket_upgrade(..)`.
 pub fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     headers.get_all(http::header::UPGRADE).iter().any(|v| {
         v.to_str().is_ok_and(|s| {
@@ -979,12 +980,15 @@ fn match_pattern(
     pattern: &'static str,
     segments: &[String],
 ) -> Option<Vec<(&'static str, String)>> {
-    let parts: Vec<&'static str> = pattern.trim_start_matches('/').split('/').collect();
     let mut params = Vec::new();
-    for (i, part) in parts.iter().enumerate() {
+    let mut parts = pattern.trim_start_matches('/').split('/').peekable();
+    let mut count = 0;
+    while let Some(part) = parts.next() {
+        let i = count;
+        count += 1;
         if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix("...}")) {
             // The rest of the path: one or more segments.
-            if i != parts.len() - 1 || segments.len() <= i {
+            if parts.peek().is_some() || segments.len() <= i {
                 return None;
             }
             params.push((name, segments[i..].join("/")));
@@ -1002,7 +1006,7 @@ fn match_pattern(
             return None;
         }
     }
-    (segments.len() == parts.len()).then_some(params)
+    (segments.len() == count).then_some(params)
 }
 
 fn first<'a>(form: Option<&'a [(String, String)]>, name: &str) -> Option<&'a str> {
