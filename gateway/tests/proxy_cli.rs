@@ -378,6 +378,26 @@ async fn run_and_exec_follow_the_run_policy() {
             .contains("\"rake db:migrate\" commands require admin role"),
         "{out:?}"
     );
+    // Each exec's command is in its proxy.request, refused or not.
+    let recorded: Vec<(String, String)> = proxy_events(&app)
+        .await
+        .into_iter()
+        .filter(|(_, t, d)| t == "proxy.request" && d["command"].is_string())
+        .map(|(_, _, d)| {
+            (
+                d["command"].as_str().unwrap().to_owned(),
+                d["decision"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        recorded.contains(&("echo hello".into(), "allow".into())),
+        "{recorded:?}"
+    );
+    assert!(
+        recorded.contains(&("rake db:migrate".into(), "deny".into())),
+        "{recorded:?}"
+    );
     let commands: Vec<String> = rack.execs().into_iter().map(|e| e.command).collect();
     assert!(
         !commands.iter().any(|c| c.contains("migrate")),

@@ -39,8 +39,13 @@ pub struct RequestContext {
     pub params: Value,
     /// Keys an env change adds, removes and changes (never values).
     pub env_change: Option<Value>,
+    /// The run/exec command as the rack will read it, redacted.
+    pub command: Option<String>,
     /// Set once `proxy.request` with decision `allow` is committed.
     pub request_seq: Option<u64>,
+    /// Removes the rack token and the presented credential from any text we
+    /// record or log (upstream error descriptions).
+    pub scrubber: redact::Scrubber,
 }
 
 impl RequestContext {
@@ -69,7 +74,9 @@ impl RequestContext {
             permission: None,
             params: Value::Null,
             env_change: None,
+            command: None,
             request_seq: None,
+            scrubber: redact::Scrubber::new(),
         }
     }
 

@@ -11,8 +11,11 @@ use events::store::Appender;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use secrecy::ExposeSecret;
+
 use super::ratelimit::AuthFailureLimiter;
 use super::record::{self, RequestLog};
+use super::redact::Scrubber;
 use super::upstream::{Rack, RackConfigError};
 use crate::net::client_addr::{BadCidr, TrustedProxies};
 use crate::settings::Settings;
@@ -35,11 +38,18 @@ pub struct ProxyEngine {
     pub request_log: RequestLog,
     pub trusted_proxies: TrustedProxies,
     pub inflight: Arc<Inflight>,
+    /// Knows the rack's credentials in every form they travel in; each
+    /// request's scrubber starts from this one.
+    pub scrubber: Scrubber,
 }
 
 impl ProxyEngine {
     pub fn new(settings: &Settings) -> Result<ProxyEngine, ProxySetupError> {
         let rack = Rack::from_settings(settings)?;
+        let mut scrubber = Scrubber::new();
+        if let Some(token) = &settings.rack.token {
+            scrubber.add_basic(&settings.rack.username, token.expose_secret());
+        }
         match &rack {
             Some(rack) => tracing::info!(
                 rack = %settings.rack.name,
@@ -61,6 +71,7 @@ impl ProxyEngine {
             },
             trusted_proxies: TrustedProxies::parse(&settings.server.trusted_proxy_cidrs)?,
             inflight: Arc::new(Inflight::new()),
+            scrubber,
         })
     }
 

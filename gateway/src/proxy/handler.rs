@@ -59,7 +59,10 @@ pub async fn handle(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let websocket = routes::is_websocket_upgrade(&parts.headers);
+    // Only a GET can be a websocket upgrade (an `Upgrade` header on anything
+    // else is a hop-by-hop header, dropped like any other).
+    let websocket =
+        parts.method == http::Method::GET && routes::is_websocket_upgrade(&parts.headers);
     let client_ip = state
         .proxy
         .trusted_proxies
@@ -76,6 +79,7 @@ pub async fn handle(
         client_ip,
         websocket,
     );
+    ctx.scrubber = state.proxy.scrubber.clone();
     let mut accept = HeaderMap::new();
     if let Some(value) = parts.headers.get(header::ACCEPT) {
         accept.insert(header::ACCEPT, value.clone());
@@ -136,6 +140,8 @@ async fn proxy(
     let form = routes::request_form(ctx.query.as_deref(), fields.as_deref());
     ctx.params =
         redact::request_params(&matched, ctx.query.as_deref(), &parts.headers, Some(&form));
+    ctx.command = routes::command_of(&matched, &parts.headers, Some(&form))
+        .map(|c| redact::redact_command(&c));
 
     let role = ctx
         .principal
@@ -247,6 +253,7 @@ async fn authenticate(
     let secret = principal::secret_from_headers(headers)
         .map_err(failed)?
         .ok_or_else(|| failed(AuthFailure::Missing))?;
+    ctx.scrubber.add(&secret);
     let rules = SessionRules {
         web_idle_timeout: state.settings.auth.web_session_idle_timeout,
     };
@@ -359,13 +366,17 @@ async fn forward_http(
     let pending_slot: std::sync::Arc<std::sync::Mutex<Option<PendingResponse>>> =
         Default::default();
     let slot = pending_slot.clone();
+    let scrubber = ctx.scrubber.clone();
     let on_end =
         move |how: StreamEnd, bytes_in: u64, bytes_out: u64, rack_request_id: Option<String>| {
             let pending = slot.lock().ok().and_then(|mut p| p.take());
             if let Some(pending) = pending {
                 let (closed_by, upstream_error) = match how {
                     StreamEnd::Complete => ("rack", None),
-                    StreamEnd::RackFailed(detail) => ("error", Some(("rack_reply_broken", detail))),
+                    StreamEnd::RackFailed(detail) => (
+                        "error",
+                        Some(("rack_reply_broken", scrubber.scrub(&detail))),
+                    ),
                     StreamEnd::Abandoned => ("client", None),
                 };
                 pending.finish(Exchange {
@@ -474,17 +485,21 @@ async fn forward_websocket(
         "websocket",
     );
     let cut = state.proxy.inflight.cut_signal();
+    let scrubber = ctx.scrubber.clone();
     let mut response = upgrade
         .max_message_size(16 << 20)
         .on_upgrade(move |client| async move {
             let report = websocket::bridge(client, socket, cut).await;
+            let error = report
+                .error
+                .map(|e| ("websocket_error", scrubber.scrub(&e)));
             pending.finish(Exchange {
                 bytes_in: report.bytes_in,
                 bytes_out: report.bytes_out,
                 frames_in: Some(report.frames_in),
                 frames_out: Some(report.frames_out),
                 closed_by: Some(report.closed_by),
-                upstream_error: report.error.map(|e| ("websocket_error", e)),
+                upstream_error: error,
                 ..Exchange::default()
             });
         });
@@ -568,7 +583,7 @@ async fn refuse(
         let exchange = Exchange {
             status: error.status().as_u16(),
             kind: "http",
-            upstream_error: Some((error.code(), error.detail())),
+            upstream_error: Some((error.code(), ctx.scrubber.scrub(&error.detail()))),
             ..Exchange::default()
         };
         let draft = record::response_event(ctx, ctx.elapsed_us(), &exchange);
@@ -598,7 +613,7 @@ async fn refuse(
             request_id = %ctx.request_id,
             fault = fault.as_str(),
             code = error.code(),
-            detail = %error.detail(),
+            detail = %ctx.scrubber.scrub(&error.detail()),
             "rack proxy request failed"
         );
     } else {

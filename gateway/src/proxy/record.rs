@@ -60,6 +60,9 @@ pub fn request_event(
     if let Some(change) = &ctx.env_change {
         data.insert("env_change".into(), change.clone());
     }
+    if let Some(command) = &ctx.command {
+        data.insert("command".into(), json!(command));
+    }
     if let Some(id) = &ctx.client_request_id {
         data.insert("client_request_id".into(), json!(id));
     }
