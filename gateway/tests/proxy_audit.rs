@@ -594,3 +594,58 @@ async fn a_stop_closes_open_websockets_after_the_grace_and_records_their_end() {
     assert_eq!(response["bytes_in"], 11);
     assert!(response["duration_us"].as_u64().unwrap() >= 9_000_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_before_the_answer_still_leaves_a_response_event() {
+    // A "rack" that reads requests and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let app = spawn_gateway(&format!("http://127.0.0.1:{port}"), |_| {}).await;
+    let admin = basic(&token(&app, "admin").await);
+    let mut client = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    use tokio::io::AsyncWriteExt;
+    client
+        .write_all(
+            format!("GET {PREFIX}/apps HTTP/1.1\r\nHost: gw\r\nAuthorization: {admin}\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    eventually(
+        "the request is recorded",
+        Duration::from_secs(5),
+        || async {
+            proxy_events(&app)
+                .await
+                .iter()
+                .any(|(_, t, _)| t == "proxy.request")
+        },
+    )
+    .await;
+    drop(client);
+    eventually("its end is recorded", Duration::from_secs(10), || async {
+        proxy_events(&app)
+            .await
+            .iter()
+            .any(|(_, t, _)| t == "proxy.response")
+    })
+    .await;
+    let events = proxy_events(&app).await;
+    let response = &events
+        .iter()
+        .find(|(_, t, _)| t == "proxy.response")
+        .unwrap()
+        .2;
+    assert_eq!(response["status"], 499, "{response}");
+    assert_eq!(response["closed_by"], "abandoned", "{response}");
+    assert_eq!(response["request_id"], events[0].2["request_id"]);
+    silent.abort();
+}

@@ -41,6 +41,9 @@ use crate::state::AppState;
 /// Where the proxy is mounted.
 pub const PREFIX: &str = "/api/v1/rack-proxy";
 
+/// Recorded when the client hangs up before the answer (nginx's convention).
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
 /// The browser session cookie, refused on CLI routes.
 const SESSION_COOKIE: &str = "session_token";
 
@@ -84,10 +87,17 @@ pub async fn handle(
     if let Some(value) = parts.headers.get(header::ACCEPT) {
         accept.insert(header::ACCEPT, value.clone());
     }
-    match proxy(&state, &mut ctx, parts, body).await {
+    // Set once proxy.request is committed; records the end if this future is dropped.
+    let mut cancelled = None;
+    let outcome = proxy(&state, &mut ctx, parts, body, &mut cancelled).await;
+    let response = match outcome {
         Ok(response) => response,
         Err(error) => refuse(&state, &ctx, error, &accept).await,
+    };
+    if let Some(guard) = cancelled.take() {
+        guard.disarm();
     }
+    response
 }
 
 /// The phases, in order.
@@ -96,6 +106,7 @@ async fn proxy(
     ctx: &mut RequestContext,
     mut parts: Parts,
     body: Body,
+    cancelled: &mut Option<PendingResponse>,
 ) -> Result<Response, ProxyError> {
     authenticate(state, ctx, &parts.headers).await?;
 
@@ -216,6 +227,13 @@ async fn proxy(
         .await
         .map_err(|e| ProxyError::AuditUnavailable(e.to_string()))?;
     ctx.request_seq = Some(committed.seq);
+    *cancelled = Some(PendingResponse::new(
+        state.audit.clone(),
+        ctx.clone(),
+        state.proxy.inflight.enter(),
+        CLIENT_CLOSED_REQUEST,
+        "http",
+    ));
     env_read?;
 
     if let Some(upgrade) = upgrade {
@@ -314,7 +332,14 @@ async fn read_env_change(
     ) else {
         return Ok(());
     };
-    match rack.current_env(app, headers).await {
+    // The reads carry this request's id and actor; the rack client adds its own credentials.
+    let mut read_headers = HeaderMap::new();
+    for name in ["x-request-id", "convox-actor", "user-agent", "version"] {
+        if let Some(value) = headers.get(name) {
+            read_headers.insert(name, value.clone());
+        }
+    }
+    match rack.current_env(app, &read_headers).await {
         Ok(old_env) => {
             let change = redact::env_change(&old_env, new_env);
             ctx.env_change = Some(json!({

@@ -1,10 +1,13 @@
-//! The `proxy.response` still owed for a stream or websocket that is running.
+//! The `proxy.response` still owed for an allowed request.
 //!
-//! Created when the answer's head goes out; [`PendingResponse::finish`]
-//! records how the exchange ended. If it is dropped unfinished (the client
-//! vanished before the upgrade, a task was cancelled), it records that
-//! instead: every allowed request gets its response event. The record is
-//! appended on a task of its own, counted as in flight so a stop waits for it.
+//! For streams and websockets it is created when the answer's head goes out;
+//! [`PendingResponse::finish`] records how the exchange ended. For every
+//! allowed request, one is also held while it is forwarded, as a guard: if
+//! the request is cancelled half-way (the client hung up and the server
+//! dropped the handler), its drop records that, with status 499 (client
+//! closed the request). Either way every allowed request gets its response
+//! event. The record is appended on a task of its own, counted as in flight
+//! so a stop waits for it.
 
 use std::time::Instant;
 
@@ -44,6 +47,11 @@ impl PendingResponse {
             guard: Some(guard),
             done: false,
         }
+    }
+
+    /// Someone else records the end (the request finished normally): record nothing.
+    pub fn disarm(mut self) {
+        self.done = true;
     }
 
     /// Record how it ended. `duration_us` is filled in here.

@@ -198,7 +198,6 @@ impl Rack {
             .get(format!("{}{path_and_query}", self.base))
             .headers(headers.clone())
             .header(http::header::AUTHORIZATION, self.authorization.clone())
-            .header(http::header::ACCEPT, "application/json")
             .send()
             .await
             .map_err(|e| describe_reqwest_error(&e))?;
