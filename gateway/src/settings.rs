@@ -120,6 +120,7 @@ pub struct Settings {
     pub rack: RackSettings,
     pub auth: AuthSettings,
     pub archive: ArchiveSettings,
+    pub proxy: ProxySettings,
     pub policy: PolicySettings,
 }
 
@@ -328,6 +329,23 @@ pub struct SeedUser {
     pub role: crate::rbac::Role,
 }
 
+/// The rack proxy's own limits (`/api/v1/rack-proxy`).
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// Failed authentications one client address may make per window before
+    /// every request from it gets 429 until the window ends (`PROXY_AUTH_FAILURE_LIMIT`, 10).
+    pub auth_failure_limit: u32,
+    /// The rate-limit window (`PROXY_AUTH_FAILURE_WINDOW_SECONDS`, 60); one
+    /// aggregated `rate_limit.exceeded` event per address and window.
+    pub auth_failure_window: Duration,
+    /// Largest form body the proxy reads to decide on it (`PROXY_MAX_FORM_BYTES`, 1 MiB); larger → 413.
+    pub max_form_bytes: usize,
+    /// Connecting to the rack gives up after this long (`RACK_CONNECT_TIMEOUT_MS`, 10000) → 502.
+    pub rack_connect_timeout: Duration,
+    /// Write the per-request JSON line on stdout (`REQUEST_LOG`: `stdout`, the default, or `off`).
+    pub request_log: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct RackSettings {
     pub name: String,
@@ -487,6 +505,36 @@ impl Settings {
             cookie_secure,
         };
         let archive = ArchiveSettings::from_env(env)?;
+        let proxy = ProxySettings {
+            auth_failure_limit: env.parse("PROXY_AUTH_FAILURE_LIMIT", 10u32)?,
+            auth_failure_window: Duration::from_secs(
+                env.parse("PROXY_AUTH_FAILURE_WINDOW_SECONDS", 60u64)?,
+            ),
+            max_form_bytes: env.parse("PROXY_MAX_FORM_BYTES", 1usize << 20)?,
+            rack_connect_timeout: Duration::from_millis(
+                env.parse("RACK_CONNECT_TIMEOUT_MS", 10_000u64)?,
+            ),
+            request_log: match env
+                .string("REQUEST_LOG", "stdout")
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "stdout" => true,
+                "off" => false,
+                other => {
+                    return Err(bad(
+                        "REQUEST_LOG",
+                        format!("{other:?} is not one of: stdout, off"),
+                    ))
+                }
+            },
+        };
+        if proxy.auth_failure_window.is_zero() {
+            return Err(bad("PROXY_AUTH_FAILURE_WINDOW_SECONDS", "must be positive"));
+        }
+        if proxy.rack_connect_timeout.is_zero() {
+            return Err(bad("RACK_CONNECT_TIMEOUT_MS", "must be positive"));
+        }
         let policy = PolicySettings::from_env(env)?;
         Ok(Settings {
             server,
@@ -494,6 +542,7 @@ impl Settings {
             rack,
             auth,
             archive,
+            proxy,
             policy,
         })
     }
@@ -604,6 +653,27 @@ impl Settings {
         view.insert(
             "AWS_ACCESS_KEY_ID_SET",
             json!(archive.access_key_id.is_some()),
+        );
+        view.insert(
+            "PROXY_AUTH_FAILURE_LIMIT",
+            json!(self.proxy.auth_failure_limit),
+        );
+        view.insert(
+            "PROXY_AUTH_FAILURE_WINDOW_SECONDS",
+            json!(self.proxy.auth_failure_window.as_secs()),
+        );
+        view.insert("PROXY_MAX_FORM_BYTES", json!(self.proxy.max_form_bytes));
+        view.insert(
+            "RACK_CONNECT_TIMEOUT_MS",
+            json!(self.proxy.rack_connect_timeout.as_millis() as u64),
+        );
+        view.insert(
+            "REQUEST_LOG",
+            json!(if self.proxy.request_log {
+                "stdout"
+            } else {
+                "off"
+            }),
         );
         view.insert(
             "ALLOW_DESTRUCTIVE_ACTIONS",
@@ -725,6 +795,29 @@ mod tests {
         assert_eq!(s.audit.checkpoint_every_seconds, 60);
         assert_eq!(s.rack.name, "default");
         assert_eq!(s.rack.username, "convox");
+        assert_eq!(s.proxy.auth_failure_limit, 10);
+        assert_eq!(s.proxy.auth_failure_window, Duration::from_secs(60));
+        assert_eq!(s.proxy.max_form_bytes, 1 << 20);
+        assert!(s.proxy.request_log);
+    }
+
+    #[test]
+    fn proxy_settings_are_checked() {
+        let mut env = base();
+        env.set("REQUEST_LOG", "syslog");
+        assert_eq!(Settings::from_env(&env).unwrap_err().name, "REQUEST_LOG");
+        let mut env = base();
+        env.set("PROXY_AUTH_FAILURE_WINDOW_SECONDS", "0");
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "PROXY_AUTH_FAILURE_WINDOW_SECONDS"
+        );
+        let mut env = base();
+        env.set("REQUEST_LOG", "off");
+        env.set("PROXY_AUTH_FAILURE_LIMIT", "3");
+        let s = Settings::from_env(&env).unwrap();
+        assert!(!s.proxy.request_log);
+        assert_eq!(s.proxy.auth_failure_limit, 3);
         assert_eq!(s.policy, PolicySettings::default());
         assert!(!s.policy.allow_destructive_actions);
         assert!(!s.policy.rack_update_for_admin);

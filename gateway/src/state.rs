@@ -29,6 +29,8 @@ pub struct Inner {
     pub identity: crate::auth::Identity,
     /// WORM archiving status, and what export bundles carry.
     pub archive: crate::archive::Archive,
+    /// The rack proxy's long-lived parts (rack client, limiter, request log).
+    pub proxy: crate::proxy::engine::ProxyEngine,
 }
 
 impl Deref for AppState {

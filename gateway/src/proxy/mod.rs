@@ -44,3 +44,15 @@ pub mod path;
 pub mod policy;
 pub mod redact;
 pub mod routes;
+
+// The engine: phases of a request, forwarding, websockets, audit records.
+pub mod context;
+pub mod engine;
+pub mod error;
+pub mod forward;
+pub mod handler;
+pub mod pending;
+pub mod ratelimit;
+pub mod record;
+pub mod upstream;
+pub mod websocket;
