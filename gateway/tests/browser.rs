@@ -119,8 +119,8 @@ async fn a_browser_signs_in_through_the_provider_page_and_sees_who_it_is() {
             ],
         }),
     );
-    let client = ClientBuilder::rustls()
-        .expect("TLS for the WebDriver client")
+    // chromedriver is on loopback over plain HTTP: no TLS stack needed for the WebDriver client.
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(capabilities)
         .connect(&driver_url)
         .await
