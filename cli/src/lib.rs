@@ -12,6 +12,17 @@
 //! - [`convox`]: finding convox, `RACK_URL`, passthrough with the exit code kept.
 //! - [`commands`]: one function per command.
 
+/// `println!` for command output, except that a reader who has gone away
+/// (`rack-gateway api-token list | head -1`) ends the process quietly, as
+/// SIGPIPE does for other Unix tools, instead of a panic. (Rust ignores SIGPIPE
+/// so that sockets report EPIPE as an error; restoring it would let a closed
+/// TLS connection kill the process.)
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format!($($arg)*).as_bytes(), true)
+    };
+}
+
 pub mod api;
 pub mod args;
 pub mod commands;
@@ -36,7 +47,6 @@ pub(crate) fn install_crypto_provider() {
 
 /// The binary: parse, run, and print any error as `Error: <message>` with exit code 1.
 pub fn main_entry() -> ExitCode {
-    restore_default_sigpipe();
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) if !error.use_stderr() => {
@@ -45,7 +55,7 @@ pub fn main_entry() -> ExitCode {
         }
         Err(error) if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             // No command at all: the help is the answer, not an error.
-            println!("{}", error.render().to_string().trim_end());
+            outln!("{}", error.render().to_string().trim_end());
             return ExitCode::SUCCESS;
         }
         Err(error) => {
@@ -75,13 +85,25 @@ pub fn main_entry() -> ExitCode {
     }
 }
 
-/// `rack-gateway completion bash | head` should end quietly, as other Unix tools
-/// do, rather than panic on a closed stdout. Sockets are unaffected: the standard
-/// library sends with MSG_NOSIGNAL (SO_NOSIGPIPE on macOS).
-fn restore_default_sigpipe() {
-    #[cfg(unix)]
-    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid disposition.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+/// Write command output to stdout; on a closed pipe, exit at once with 141 (128 + SIGPIPE).
+pub(crate) fn write_stdout(bytes: &[u8], newline: bool) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let result = stdout
+        .write_all(bytes)
+        .and_then(|()| {
+            if newline {
+                stdout.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| stdout.flush());
+    if let Err(error) = result {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("Error: cannot write to stdout: {error}");
+        std::process::exit(1);
     }
 }

@@ -54,17 +54,17 @@ pub async fn run(ctx: &Context, command: ApiTokenCommand) -> anyhow::Result<i32>
                 .map_err(refused)?;
             let secret = field(&created, "token");
             match output {
-                OutputFormat::Token => println!("{secret}"),
+                OutputFormat::Token => outln!("{secret}"),
                 OutputFormat::Json => print_json(&created)?,
                 OutputFormat::Text => {
-                    println!(
+                    outln!(
                         "Created API token {} (id {}, role {})",
                         field(&created, "name"),
                         field(&created, "id"),
                         field(&created, "role")
                     );
-                    println!("Token: {secret}");
-                    println!("Store it now: the gateway will not show it again.");
+                    outln!("Token: {secret}");
+                    outln!("Store it now: the gateway will not show it again.");
                 }
             }
         }
@@ -72,9 +72,9 @@ pub async fn run(ctx: &Context, command: ApiTokenCommand) -> anyhow::Result<i32>
             let token = client.delete_api_token(&id).await.map_err(refused)?;
             let name = field(&token, "name");
             if name.is_empty() {
-                println!("Revoked API token {id}");
+                outln!("Revoked API token {id}");
             } else {
-                println!("Revoked API token {id} ({name})");
+                outln!("Revoked API token {id} ({name})");
             }
         }
     }
@@ -82,7 +82,7 @@ pub async fn run(ctx: &Context, command: ApiTokenCommand) -> anyhow::Result<i32>
 }
 
 fn print_json(value: &Value) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -104,7 +104,7 @@ fn time_or(value: &Value, key: &str, missing: &str) -> String {
 
 fn print_table(tokens: &[Value]) {
     if tokens.is_empty() {
-        println!("No API tokens.");
+        outln!("No API tokens.");
         return;
     }
     let header = ["ID", "NAME", "ROLE", "USER", "EXPIRES", "STATUS"];
@@ -140,9 +140,9 @@ fn print_table(tokens: &[Value]) {
             .trim_end()
             .to_owned()
     };
-    println!("{}", line(&header.map(str::to_owned)));
+    outln!("{}", line(&header.map(str::to_owned)));
     for row in &rows {
-        println!("{}", line(row));
+        outln!("{}", line(row));
     }
 }
 
@@ -161,7 +161,7 @@ fn print_details(token: &Value) {
         ("Created by", field(token, "created_by")),
         ("Revoked", revoked),
     ] {
-        println!("{:<11} {value}", format!("{label}:"));
+        outln!("{:<11} {value}", format!("{label}:"));
     }
 }
 

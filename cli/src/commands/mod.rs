@@ -96,7 +96,10 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<i32> {
     match command {
         Command::Completion { shell } => {
             let mut command = Cli::command();
-            clap_complete::generate(shell, &mut command, "rack-gateway", &mut std::io::stdout());
+            // Into memory first: clap_complete panics on a write error, e.g. `| head`.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "rack-gateway", &mut script);
+            crate::write_stdout(&script, false);
             Ok(0)
         }
         Command::Convox(args) => passthrough_with_flags(globals, env, args).await,

@@ -11,8 +11,8 @@ use crate::racks::CredentialSource;
 pub fn show_current(ctx: &Context) -> anyhow::Result<i32> {
     let config = ctx.config()?;
     let selection = ctx.select(&config)?;
-    println!("Current rack: {}", selection.label());
-    println!("Gateway URL: {}", selection.url);
+    outln!("Current rack: {}", selection.label());
+    outln!("Gateway URL: {}", selection.url);
     let api_token = if ctx.globals.api_token.is_some() {
         Some(CredentialSource::ApiTokenFlag)
     } else if ctx.env.api_token.is_some() {
@@ -22,12 +22,12 @@ pub fn show_current(ctx: &Context) -> anyhow::Result<i32> {
     };
     match api_token {
         Some(CredentialSource::ApiTokenFlag) => {
-            println!("Status: Using the API token from --api-token")
+            outln!("Status: Using the API token from --api-token")
         }
-        Some(_) => println!("Status: Using the API token from RACK_GATEWAY_API_TOKEN"),
+        Some(_) => outln!("Status: Using the API token from RACK_GATEWAY_API_TOKEN"),
         None => {
             for line in status_lines(selection.entry.as_ref()) {
-                println!("{line}");
+                outln!("{line}");
             }
         }
     }
@@ -59,7 +59,7 @@ pub fn status_lines(entry: Option<&RackEntry>) -> Vec<String> {
 pub fn list(ctx: &Context) -> anyhow::Result<i32> {
     let config = ctx.config()?;
     if config.gateways.is_empty() {
-        println!("No racks configured. Run: rack-gateway login <rack> <gateway-url>");
+        outln!("No racks configured. Run: rack-gateway login <rack> <gateway-url>");
         return Ok(0);
     }
     let current = config.current.as_deref().unwrap_or_default();
@@ -80,7 +80,7 @@ pub fn list(ctx: &Context) -> anyhow::Result<i32> {
                 entry.email.as_deref().unwrap_or("(unknown)")
             ),
         };
-        println!(
+        outln!(
             "{marker} {name:<name_width$}  {url:<url_width$}  {status}",
             url = entry.url
         );
@@ -104,6 +104,6 @@ pub fn switch(ctx: &Context, rack: &str) -> anyhow::Result<i32> {
     let url = entry.url.clone();
     config.current = Some(rack.to_owned());
     ctx.store.save(&config)?;
-    println!("Switched to {rack} ({url})");
+    outln!("Switched to {rack} ({url})");
     Ok(0)
 }

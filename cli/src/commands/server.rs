@@ -26,8 +26,8 @@ fn first_line(error: &anyhow::Error) -> String {
 pub async fn gateway(ctx: &Context) -> anyhow::Result<i32> {
     let config = ctx.config()?;
     let selection = ctx.select(&config)?;
-    println!("Rack: {}", selection.label());
-    println!("Gateway URL: {}", selection.url);
+    outln!("Rack: {}", selection.label());
+    outln!("Gateway URL: {}", selection.url);
     let health = GatewayClient::new(&selection.url, None)?.health().await?;
     let status = health
         .get("status")
@@ -35,24 +35,24 @@ pub async fn gateway(ctx: &Context) -> anyhow::Result<i32> {
         .unwrap_or("unknown");
     let service = health.get("service").and_then(Value::as_str);
     match service {
-        Some(service) => println!("Health: {status} ({service})"),
-        None => println!("Health: {status}"),
+        Some(service) => outln!("Health: {status} ({service})"),
+        None => outln!("Health: {status}"),
     }
     match info_if_possible(ctx).await {
         Ok(info) => {
             if let Some(version) = info.version.and_then(|v| v.gateway) {
-                println!("Gateway version: {version}");
+                outln!("Gateway version: {version}");
             }
             if let Some(name) = info.rack.and_then(|r| r.name) {
-                println!("Gateway rack name: {name}");
+                outln!("Gateway rack name: {name}");
             }
             match (info.user, info.credential) {
-                (Some(user), _) => println!(
+                (Some(user), _) => outln!(
                     "Signed in as: {} ({})",
                     user.email,
                     user.role.as_deref().unwrap_or("no role")
                 ),
-                (None, Some(credential)) => println!(
+                (None, Some(credential)) => outln!(
                     "Signed in with: {} {}",
                     credential.kind,
                     credential.name.unwrap_or_default()
@@ -60,20 +60,20 @@ pub async fn gateway(ctx: &Context) -> anyhow::Result<i32> {
                 (None, None) => {}
             }
         }
-        Err(why) => println!("Server details: unavailable ({why})"),
+        Err(why) => outln!("Server details: unavailable ({why})"),
     }
     Ok(0)
 }
 
 /// `version`: this CLI, and the gateway's version when it can be asked.
 pub async fn version(ctx: &Context) -> anyhow::Result<i32> {
-    println!("rack-gateway CLI {}", env!("CARGO_PKG_VERSION"));
+    outln!("rack-gateway CLI {}", env!("CARGO_PKG_VERSION"));
     match info_if_possible(ctx).await {
         Ok(info) => match info.version.and_then(|v| v.gateway) {
-            Some(version) => println!("Gateway {version}"),
-            None => println!("Gateway: unknown (the gateway did not say)"),
+            Some(version) => outln!("Gateway {version}"),
+            None => outln!("Gateway: unknown (the gateway did not say)"),
         },
-        Err(why) => println!("Gateway: unknown ({why})"),
+        Err(why) => outln!("Gateway: unknown ({why})"),
     }
     Ok(0)
 }
@@ -83,7 +83,7 @@ pub fn web(ctx: &Context) -> anyhow::Result<i32> {
     let config = ctx.config()?;
     let selection = ctx.select(&config)?;
     let url = selection.url.endpoint("/app");
-    println!("Opening {url}");
+    outln!("Opening {url}");
     if let Err(error) = webbrowser::open(&url) {
         eprintln!("Could not open a browser ({error}); open the URL above yourself.");
     }

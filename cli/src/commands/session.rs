@@ -49,15 +49,15 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<i32> {
     }
 
     if args.no_open {
-        println!("Open this URL in your browser to sign in:");
-        println!("  {}", started.auth_url);
+        outln!("Open this URL in your browser to sign in:");
+        outln!("  {}", started.auth_url);
     } else {
         eprintln!("Opening browser for authentication...");
         if let Err(error) = webbrowser::open(&started.auth_url) {
             eprintln!("Could not open a browser ({error}).");
         }
-        println!("If the browser did not open, visit this URL to sign in:");
-        println!("  {}", started.auth_url);
+        outln!("If the browser did not open, visit this URL to sign in:");
+        outln!("  {}", started.auth_url);
     }
 
     let request = CompleteLogin {
@@ -97,7 +97,7 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<i32> {
     );
     config.current = Some(rack.clone());
     ctx.store.save(&config)?;
-    println!("Logged in to {rack} as {}", session.email);
+    outln!("Logged in to {rack} as {}", session.email);
     Ok(0)
 }
 
@@ -111,11 +111,11 @@ pub async fn logout(ctx: &Context) -> anyhow::Result<i32> {
         bail!("there is no stored session for a rack given only by RACK_GATEWAY_URL");
     };
     let Some(entry) = config.gateways.get_mut(&rack) else {
-        println!("Not logged in to {rack}");
+        outln!("Not logged in to {rack}");
         return Ok(0);
     };
     let Some(token) = entry.token().map(str::to_owned) else {
-        println!("Not logged in to {rack}");
+        outln!("Not logged in to {rack}");
         return Ok(0);
     };
     let state = entry.session_state(Utc::now());
@@ -131,23 +131,23 @@ pub async fn logout(ctx: &Context) -> anyhow::Result<i32> {
     ctx.store.save(&config)?;
     match outcome {
         Some(Ok(())) => {
-            println!(
+            outln!(
                 "Logged out of {rack}: the session was revoked on the gateway and removed locally"
             )
         }
-        Some(Err(error)) if error.is_unauthorized() => println!(
+        Some(Err(error)) if error.is_unauthorized() => outln!(
             "Logged out of {rack}: the gateway had already ended the session; removed it locally"
         ),
         Some(Err(error)) => {
             eprintln!("Warning: could not revoke the session on the gateway: {error}");
-            println!(
+            outln!(
                 "Logged out of {rack} locally only: the session stays valid on the gateway until \
                  it expires or an admin revokes it"
             );
         }
-        None => println!("Logged out of {rack}: the session had expired; removed it locally"),
+        None => outln!("Logged out of {rack}: the session had expired; removed it locally"),
     }
-    println!("The rack's URL is kept; log in again with: rack-gateway login {rack}");
+    outln!("The rack's URL is kept; log in again with: rack-gateway login {rack}");
     Ok(0)
 }
 
@@ -168,27 +168,27 @@ pub async fn test_auth(ctx: &Context) -> anyhow::Result<i32> {
         })
         .map(|t| human_time(&t));
     match &info.user {
-        Some(user) if !credential.is_api_token() => println!("Authenticated as {}", user.email),
-        Some(user) => println!(
+        Some(user) if !credential.is_api_token() => outln!("Authenticated as {}", user.email),
+        Some(user) => outln!(
             "Authenticated as {} (API token {})",
             user.email,
             credential_info.name.as_deref().unwrap_or("unnamed")
         ),
-        None => println!(
+        None => outln!(
             "Authenticated with API token {}",
             credential_info.name.as_deref().unwrap_or("unnamed")
         ),
     }
     let role = info.user.as_ref().and_then(|u| u.role.as_deref());
-    println!("Role: {}", role.unwrap_or("unknown"));
+    outln!("Role: {}", role.unwrap_or("unknown"));
     let label = if credential.is_api_token() {
         "Token expires"
     } else {
         "Session expires"
     };
-    println!("{label}: {}", expires.as_deref().unwrap_or("never"));
+    outln!("{label}: {}", expires.as_deref().unwrap_or("never"));
     if let Some(name) = info.rack.and_then(|r| r.name) {
-        println!("Rack: {name}");
+        outln!("Rack: {name}");
     }
     Ok(0)
 }
