@@ -144,6 +144,9 @@ pub struct InfoUser {
 pub struct InfoCredential {
     #[serde(default)]
     pub kind: String,
+    /// The role this credential acts with (an API token's own role).
+    #[serde(default)]
+    pub role: Option<String>,
     #[serde(default)]
     pub id: Option<Value>,
     #[serde(default)]

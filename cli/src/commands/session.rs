@@ -179,7 +179,10 @@ pub async fn test_auth(ctx: &Context) -> anyhow::Result<i32> {
             credential_info.name.as_deref().unwrap_or("unnamed")
         ),
     }
-    let role = info.user.as_ref().and_then(|u| u.role.as_deref());
+    let role = credential_info
+        .role
+        .as_deref()
+        .or_else(|| info.user.as_ref().and_then(|u| u.role.as_deref()));
     outln!("Role: {}", role.unwrap_or("unknown"));
     let label = if credential.is_api_token() {
         "Token expires"
