@@ -79,6 +79,17 @@ fn hostname() -> Option<String> {
     std::env::var("COMPUTERNAME").ok().filter(|n| !n.is_empty())
 }
 
+/// The sign-in URL is opened in the user's browser, so only http(s) is accepted:
+/// a gateway must not be able to make the CLI open `file:` or an app's own scheme.
+pub fn check_auth_url(auth_url: &str) -> anyhow::Result<()> {
+    match url::Url::parse(auth_url) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(()),
+        _ => anyhow::bail!(
+            "the gateway answered with a sign-in URL that is not http(s): {auth_url:?}"
+        ),
+    }
+}
+
 /// `--auth-file`: `AUTH_URL=`, `STATE=` and `EXPIRES_AT=` lines for automation,
 /// mode 0600, written atomically. The CLI secret is not in it.
 pub fn write_auth_file(path: &Path, started: &LoginStarted) -> anyhow::Result<()> {
@@ -254,6 +265,20 @@ mod tests {
         assert_eq!(URL_SAFE_NO_PAD.decode(&a.secret).unwrap().len(), 32);
         assert_eq!(a.sha256.len(), 64);
         assert_eq!(a.sha256, hex::encode(Sha256::digest(a.secret.as_bytes())));
+    }
+
+    #[test]
+    fn only_http_sign_in_urls_are_opened() {
+        assert!(check_auth_url("https://accounts.google.com/o/oauth2/auth?x=1").is_ok());
+        assert!(check_auth_url("http://127.0.0.1:3345/authorize").is_ok());
+        for bad in [
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "slack://open",
+            "not a url",
+        ] {
+            assert!(check_auth_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<i32> {
             client_version: device.client_version.clone(),
         })
         .await?;
+    crate::login::check_auth_url(&started.auth_url)?;
     if let Some(path) = &args.auth_file {
         write_auth_file(path, &started)?;
     }
