@@ -285,6 +285,48 @@ async fn login_test_auth_apps_logout_then_the_old_token_is_refused_at_the_proxy(
         "the rack saw GET /apps: {recorded}"
     );
 
+    // An admin makes a viewer API token; the proxy's denial reaches the user
+    // through convox's own stderr, and a valid token gets no login hint.
+    let run = finish(
+        cli(&[
+            "api-token",
+            "create",
+            "--name",
+            "e2e-viewer",
+            "--role",
+            "viewer",
+            "--output",
+            "token",
+        ])
+        .spawn()
+        .expect("api-token create"),
+    )
+    .await;
+    run.assert_ok("api-token create");
+    let viewer_token = run.stdout.trim().to_owned();
+    assert!(viewer_token.starts_with("rgw_token_"), "{}", run.stdout);
+    let run = finish(
+        cli(&["ps", "-a", "myapp", "--api-token", &viewer_token])
+            .spawn()
+            .expect("ps"),
+    )
+    .await;
+    run.assert_ok("ps as viewer");
+    let run = finish(
+        cli(&["restart", "-a", "myapp", "--api-token", &viewer_token])
+            .spawn()
+            .expect("restart"),
+    )
+    .await;
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("permission denied: convox:app:restart requires ops role"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("session expired"), "{}", run.stderr);
+
     // 4. logout.
     let run = finish(cli(&["logout"]).spawn().expect("logout")).await;
     run.assert_ok("logout");
@@ -318,6 +360,31 @@ async fn login_test_auth_apps_logout_then_the_old_token_is_refused_at_the_proxy(
         !direct.status.success(),
         "convox with the revoked token must fail"
     );
+    let direct_stderr = String::from_utf8_lossy(&direct.stderr);
+    assert!(direct_stderr.contains("ERROR"), "{direct_stderr}");
+
+    // A session revoked behind the CLI's back (as by an admin) still looks usable
+    // locally: convox gets the 401, and the CLI adds what to do about it.
+    let mut stale = config.clone();
+    stale["gateways"]["e2e"]["token"] = serde_json::json!(old_token);
+    std::fs::write(
+        config_dir.join("config.json"),
+        serde_json::to_vec_pretty(&stale).expect("json"),
+    )
+    .expect("write config");
+    let run = finish(cli(&["apps"]).spawn().expect("apps")).await;
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    eprintln!("convox + CLI on a revoked session:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "Error: session expired or invalid\nPlease run: rack-gateway login e2e {gateway_url}"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains(&old_token) && !run.stderr.contains(&old_token));
+    cli(&["logout"]).output().await.expect("logout");
+
     // And the CLI no longer has a session to offer.
     let run = finish(cli(&["apps"]).spawn().expect("apps")).await;
     assert_eq!(run.code, 1);
