@@ -290,7 +290,7 @@ impl GatewayClient {
         }
         let response = request.send().await.map_err(|e| ApiError::Unreachable {
             url: url.clone(),
-            detail: error_chain(&e),
+            detail: error_chain(&e.without_url()),
         })?;
         let status = response.status();
         let reason = response
@@ -305,7 +305,7 @@ impl GatewayClient {
             .map(str::to_owned);
         let bytes = response.bytes().await.map_err(|e| ApiError::Unreachable {
             url: url.clone(),
-            detail: error_chain(&e),
+            detail: error_chain(&e.without_url()),
         })?;
         let value: Option<Value> = if bytes.is_empty() {
             Some(Value::Null)
