@@ -7,11 +7,14 @@
 //! - [`health`]: `/health`, `/ready`, `/metrics`
 //! - [`audit`]: checkpoint signing and the hooks of the appending transaction
 //! - [`accounts`]: users and API tokens (operator commands and admin API)
-//! - [`auth`]: credentials: secrets, their hashes
+//! - [`auth`]: credentials, sign-in (OpenID Connect, web and CLI), sessions, CSRF
+//! - [`api`]: the gateway's JSON API (info, users, API tokens, sessions)
+//! - [`web`]: the server-rendered pages (`/app`, sign-in, errors)
 //! - [`rbac`]: roles and permissions
 //! - [`commands`]: the `rack-gateway-server` subcommands
 
 pub mod accounts;
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod commands;
@@ -21,3 +24,4 @@ pub mod routes;
 pub mod settings;
 pub mod startup;
 pub mod state;
+pub mod web;

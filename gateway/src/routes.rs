@@ -6,10 +6,18 @@ use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 
+fn request_span(request: &axum::extract::Request) -> tracing::Span {
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::health::router())
-        // Structured request spans in the JSON logs (method, path, status, latency); never headers or bodies.
-        .layer(TraceLayer::new_for_http())
+        .merge(crate::auth::router())
+        .merge(crate::api::router())
+        .merge(crate::web::router())
+        // Structured request spans in the JSON logs (method, path, status, latency); never headers,
+        // bodies or the query (OAuth callbacks carry the code and state there).
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

@@ -149,6 +149,39 @@ pub struct AuthSettings {
     pub web_session_idle_timeout: Duration,
     /// CLI sessions last this long, absolutely (90 days).
     pub cli_session_lifetime: Duration,
+    /// Web sessions end this long after sign-in however busy (`WEB_SESSION_LIFETIME_HOURS`, default 12).
+    pub web_session_lifetime: Duration,
+    /// OpenID Connect sign-in; `None` when `GOOGLE_CLIENT_ID` is unset (sign-in then answers 503).
+    pub oauth: Option<OAuthSettings>,
+    /// People provisioned at start from `ADMIN_USERS`, `DEPLOYER_USERS`, `OPERATIONS_USERS`,
+    /// `VIEWER_USERS` (first list wins for an email listed twice).
+    pub seed_users: Vec<SeedUser>,
+    /// How long a login may take from start to `/complete` (`LOGIN_STATE_TTL_SECONDS`, default 600).
+    pub login_state_ttl: Duration,
+    /// Public sign-in routes: requests per second per client address (`AUTH_RATE_LIMIT_PER_SECOND`, default 10)...
+    pub rate_limit_per_second: u32,
+    /// ...and the burst allowed above it (`AUTH_RATE_LIMIT_BURST`, default 20).
+    pub rate_limit_burst: u32,
+    /// `Secure` on cookies: `COOKIE_SECURE`, else true unless `PUBLIC_URL` is plain http.
+    pub cookie_secure: bool,
+}
+
+/// The OpenID Connect client (Google Workspace, or the mock provider in dev).
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    /// `OAUTH_ISSUER_URL` (alias `GOOGLE_OAUTH_BASE_URL`), no trailing slash.
+    pub issuer_url: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// `GOOGLE_ALLOWED_DOMAIN`: comma-separated, lower-cased; never empty.
+    pub allowed_domains: Vec<String>,
+}
+
+/// A person the settings say must exist, with the role they get when created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedUser {
+    pub email: String,
+    pub role: crate::rbac::Role,
 }
 
 #[derive(Debug, Clone)]
@@ -221,9 +254,39 @@ impl Settings {
         if idle_minutes == 0 {
             return Err(bad("SESSION_TIMEOUT_MINUTES", "must be positive"));
         }
+        let web_lifetime_hours: u64 = env.parse("WEB_SESSION_LIFETIME_HOURS", 12)?;
+        if web_lifetime_hours == 0 {
+            return Err(bad("WEB_SESSION_LIFETIME_HOURS", "must be positive"));
+        }
+        let login_state_seconds: u64 = env.parse("LOGIN_STATE_TTL_SECONDS", 600)?;
+        if login_state_seconds == 0 {
+            return Err(bad("LOGIN_STATE_TTL_SECONDS", "must be positive"));
+        }
+        let rate_limit_per_second: u32 = env.parse("AUTH_RATE_LIMIT_PER_SECOND", 10)?;
+        let rate_limit_burst: u32 = env.parse("AUTH_RATE_LIMIT_BURST", 20)?;
+        if rate_limit_per_second == 0 || rate_limit_burst == 0 {
+            return Err(bad(
+                "AUTH_RATE_LIMIT_PER_SECOND",
+                "AUTH_RATE_LIMIT_PER_SECOND and AUTH_RATE_LIMIT_BURST must be positive",
+            ));
+        }
+        let cookie_secure = env.bool(
+            "COOKIE_SECURE",
+            !server
+                .public_url
+                .to_ascii_lowercase()
+                .starts_with("http://"),
+        )?;
         let auth = AuthSettings {
             web_session_idle_timeout: Duration::from_secs(idle_minutes * 60),
             cli_session_lifetime: Duration::from_secs(90 * 24 * 3600),
+            web_session_lifetime: Duration::from_secs(web_lifetime_hours * 3600),
+            oauth: oauth_settings(env, &server)?,
+            seed_users: seed_users(env)?,
+            login_state_ttl: Duration::from_secs(login_state_seconds),
+            rate_limit_per_second,
+            rate_limit_burst,
+            cookie_secure,
         };
         Ok(Settings {
             server,
@@ -231,6 +294,11 @@ impl Settings {
             rack,
             auth,
         })
+    }
+
+    /// Where the provider sends the browser back to, per login channel (`web` or `cli`).
+    pub fn oauth_redirect_uri(&self, channel: &str) -> String {
+        format!("{}/api/v1/auth/{channel}/callback", self.server.public_url)
     }
 
     /// What `gateway.started` records: every setting that shapes behaviour,
@@ -266,6 +334,38 @@ impl Settings {
             "SESSION_TIMEOUT_MINUTES",
             json!(self.auth.web_session_idle_timeout.as_secs() / 60),
         );
+        view.insert(
+            "WEB_SESSION_LIFETIME_HOURS",
+            json!(self.auth.web_session_lifetime.as_secs() / 3600),
+        );
+        view.insert(
+            "LOGIN_STATE_TTL_SECONDS",
+            json!(self.auth.login_state_ttl.as_secs()),
+        );
+        view.insert(
+            "AUTH_RATE_LIMIT_PER_SECOND",
+            json!(self.auth.rate_limit_per_second),
+        );
+        view.insert("AUTH_RATE_LIMIT_BURST", json!(self.auth.rate_limit_burst));
+        view.insert("COOKIE_SECURE", json!(self.auth.cookie_secure));
+        let oauth = self.auth.oauth.as_ref();
+        view.insert("OAUTH_ISSUER_URL", json!(oauth.map(|o| &o.issuer_url)));
+        view.insert("GOOGLE_CLIENT_ID", json!(oauth.map(|o| &o.client_id)));
+        view.insert("GOOGLE_CLIENT_SECRET_SET", json!(oauth.is_some()));
+        view.insert(
+            "GOOGLE_ALLOWED_DOMAIN",
+            json!(oauth.map(|o| &o.allowed_domains)),
+        );
+        for (name, role) in SEED_LISTS {
+            let emails: Vec<&str> = self
+                .auth
+                .seed_users
+                .iter()
+                .filter(|u| u.role == role)
+                .map(|u| u.email.as_str())
+                .collect();
+            view.insert(name, json!(emails));
+        }
         view.insert("RACK_NAME", json!(self.rack.name));
         view.insert("RACK_HOST", json!(self.rack.host));
         view.insert("RACK_TOKEN_SET", json!(self.rack.token.is_some()));
@@ -280,6 +380,81 @@ impl Settings {
         let bytes = serde_json_canonicalizer::to_vec(&self.public_view()).unwrap_or_default();
         events::envelope::hash_hex(&bytes)
     }
+}
+
+/// The provisioning lists, in the order that decides an email listed twice.
+const SEED_LISTS: [(&str, crate::rbac::Role); 4] = [
+    ("ADMIN_USERS", crate::rbac::Role::Admin),
+    ("DEPLOYER_USERS", crate::rbac::Role::Deployer),
+    ("OPERATIONS_USERS", crate::rbac::Role::Ops),
+    ("VIEWER_USERS", crate::rbac::Role::Viewer),
+];
+
+fn seed_users(env: &Env) -> Result<Vec<SeedUser>, SettingsError> {
+    let mut users: Vec<SeedUser> = Vec::new();
+    for (name, role) in SEED_LISTS {
+        for email in env.list(name) {
+            let email =
+                crate::accounts::valid_email(&email).map_err(|e| bad(name, e.to_string()))?;
+            if !users.iter().any(|u| u.email == email) {
+                users.push(SeedUser { email, role });
+            }
+        }
+    }
+    Ok(users)
+}
+
+fn oauth_settings(
+    env: &Env,
+    server: &ServerSettings,
+) -> Result<Option<OAuthSettings>, SettingsError> {
+    let Some(client_id) = env.get("GOOGLE_CLIENT_ID") else {
+        return Ok(None);
+    };
+    let client_secret = env.secret("GOOGLE_CLIENT_SECRET").ok_or_else(|| {
+        bad(
+            "GOOGLE_CLIENT_SECRET",
+            "required when GOOGLE_CLIENT_ID is set",
+        )
+    })?;
+    let allowed_domains: Vec<String> = env
+        .list("GOOGLE_ALLOWED_DOMAIN")
+        .into_iter()
+        .map(|d| d.trim_start_matches('@').to_ascii_lowercase())
+        .collect();
+    if allowed_domains.is_empty() {
+        return Err(bad(
+            "GOOGLE_ALLOWED_DOMAIN",
+            "required when GOOGLE_CLIENT_ID is set (comma-separated email domains that may sign in)",
+        ));
+    }
+    let issuer_url = env
+        .get("OAUTH_ISSUER_URL")
+        .or_else(|| env.get("GOOGLE_OAUTH_BASE_URL"))
+        .unwrap_or_else(|| "https://accounts.google.com".to_owned())
+        .trim_end_matches('/')
+        .to_owned();
+    match url::Url::parse(&issuer_url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+        _ => {
+            return Err(bad(
+                "OAUTH_ISSUER_URL",
+                format!("{issuer_url:?} is not an http(s) URL"),
+            ))
+        }
+    }
+    if server.app_secret_key.is_none() && !server.dev_mode {
+        return Err(bad(
+            "APP_SECRET_KEY",
+            "required for browser sign-in (it keys the CSRF tokens); set DEV_MODE=true to use a per-process key",
+        ));
+    }
+    Ok(Some(OAuthSettings {
+        issuer_url,
+        client_id,
+        client_secret,
+        allowed_domains,
+    }))
 }
 
 #[cfg(test)]
@@ -343,5 +518,94 @@ mod tests {
             Settings::from_env(&other).unwrap().fingerprint(),
             s.fingerprint()
         );
+    }
+
+    #[test]
+    fn oauth_is_optional_but_complete_when_set() {
+        let s = Settings::from_env(&base()).unwrap();
+        assert!(s.auth.oauth.is_none());
+        assert!(
+            !s.auth.cookie_secure,
+            "plain-http PUBLIC_URL: no Secure cookies"
+        );
+        assert_eq!(s.auth.login_state_ttl, Duration::from_secs(600));
+        assert_eq!(
+            (s.auth.rate_limit_per_second, s.auth.rate_limit_burst),
+            (10, 20)
+        );
+
+        let mut env = base();
+        env.set("GOOGLE_CLIENT_ID", "client");
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "GOOGLE_CLIENT_SECRET"
+        );
+        env.set("GOOGLE_CLIENT_SECRET", "oauth-secret-value");
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "GOOGLE_ALLOWED_DOMAIN"
+        );
+        env.set("GOOGLE_ALLOWED_DOMAIN", " Example.com, @other.org ");
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "APP_SECRET_KEY",
+            "browser sign-in needs a CSRF key outside dev mode"
+        );
+        env.set("APP_SECRET_KEY", "k");
+        env.set("GOOGLE_OAUTH_BASE_URL", "http://127.0.0.1:3345/");
+        env.set("PUBLIC_URL", "https://gw.example.com/");
+        let s = Settings::from_env(&env).unwrap();
+        let oauth = s.auth.oauth.as_ref().unwrap();
+        assert_eq!(oauth.issuer_url, "http://127.0.0.1:3345");
+        assert_eq!(oauth.allowed_domains, ["example.com", "other.org"]);
+        assert!(s.auth.cookie_secure);
+        assert_eq!(
+            s.oauth_redirect_uri("cli"),
+            "https://gw.example.com/api/v1/auth/cli/callback"
+        );
+        let view = serde_json::to_string(&s.public_view()).unwrap();
+        assert!(!view.contains("oauth-secret-value"));
+        env.set("OAUTH_ISSUER_URL", "https://issuer.example");
+        assert_eq!(
+            Settings::from_env(&env)
+                .unwrap()
+                .auth
+                .oauth
+                .unwrap()
+                .issuer_url,
+            "https://issuer.example",
+            "OAUTH_ISSUER_URL wins over the alias"
+        );
+        env.set("OAUTH_ISSUER_URL", "not a url");
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "OAUTH_ISSUER_URL"
+        );
+    }
+
+    #[test]
+    fn seed_users_take_the_first_list_that_names_them() {
+        let mut env = base();
+        env.set("ADMIN_USERS", "Root@Example.com");
+        env.set("VIEWER_USERS", "root@example.com, view@example.com");
+        env.set("OPERATIONS_USERS", "ops@example.com");
+        let s = Settings::from_env(&env).unwrap();
+        let seeds: Vec<(&str, crate::rbac::Role)> = s
+            .auth
+            .seed_users
+            .iter()
+            .map(|u| (u.email.as_str(), u.role))
+            .collect();
+        use crate::rbac::Role;
+        assert_eq!(
+            seeds,
+            [
+                ("root@example.com", Role::Admin),
+                ("ops@example.com", Role::Ops),
+                ("view@example.com", Role::Viewer),
+            ]
+        );
+        env.set("DEPLOYER_USERS", "not-an-email");
+        assert_eq!(Settings::from_env(&env).unwrap_err().name, "DEPLOYER_USERS");
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Start: database pool → migrations → chain id → appender (with the
 //! projection and checkpoint hooks) → `gateway.started` (if that cannot be
-//! committed we do not serve at all) → checkpoint signer → listener.
+//! committed we do not serve at all) → users named by the `*_USERS` settings
+//! (`user.created`, once each) → checkpoint signer → listener.
 //! Stop (SIGTERM or the test's shutdown future): stop accepting, let in-flight
 //! requests finish (bounded), stop background tasks, then drain the appender
 //! so every acknowledged event is committed, and return.
@@ -93,6 +94,8 @@ impl Application {
                  `rack-gateway-server keygen --name NAME --out FILE` and point the setting at FILE"
             ),
         };
+        // Sign-in configuration is checked before anything is recorded.
+        let identity = crate::auth::Identity::new(&settings)?;
         let core = Core::open(&settings, instance.clone()).await?;
         let Core {
             pool,
@@ -117,6 +120,9 @@ impl Application {
             .context(
                 "record gateway.started (the audit chain must accept events before we serve)",
             )?;
+        crate::auth::provisioning::provision(&pool, &appender, &instance, &settings.auth.seed_users)
+            .await
+            .context("provision the users named by ADMIN_USERS, DEPLOYER_USERS, OPERATIONS_USERS, VIEWER_USERS")?;
 
         let (stop, stopped) = watch::channel(false);
         let status = Arc::new(CheckpointStatus::default());
@@ -147,6 +153,7 @@ impl Application {
             metrics,
             checkpoints: status,
             checkpoint_requests,
+            identity,
         });
         Ok(Application {
             listener,

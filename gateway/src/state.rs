@@ -25,6 +25,8 @@ pub struct Inner {
     pub metrics: Metrics,
     pub checkpoints: Arc<CheckpointStatus>,
     pub checkpoint_requests: CheckpointRequests,
+    /// Sign-in: the OpenID provider, CSRF key, rate limiter, trusted proxies.
+    pub identity: crate::auth::Identity,
 }
 
 impl Deref for AppState {

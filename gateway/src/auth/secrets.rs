@@ -56,6 +56,14 @@ pub fn classify(presented: &str) -> Option<SecretKind> {
     (decoded.len() == SECRET_BYTES).then_some(kind)
 }
 
+/// Whether `text` has the stored form of a hash: 64 lower-case hex digits.
+pub fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Compare two stored hashes without leaking where they first differ.
 pub fn hashes_equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
