@@ -105,7 +105,6 @@ fn http_client(follow_redirects: bool) -> reqwest::Client {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the identity and proxyengine branches merged (the gateway's CLI login and rack proxy)"]
 async fn login_test_auth_apps_logout_then_the_old_token_is_refused_at_the_proxy() {
     let Some(convox) = testkit::skip_without_convox("cli e2e") else {
         return;

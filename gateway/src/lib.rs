@@ -11,6 +11,8 @@
 //! - [`api`]: the gateway's JSON API (info, users, API tokens, sessions)
 //! - [`web`]: the server-rendered pages (`/app`, sign-in, errors)
 //! - [`rbac`]: roles and permissions
+//! - [`proxy`]: the rack proxy (`/api/v1/rack-proxy`): path, routes, policy, redaction; forwarding and audit
+//! - [`net`]: client addresses, rack TLS trust, serving HTTPS
 //! - [`commands`]: the `rack-gateway-server` subcommands
 
 pub mod accounts;
@@ -19,6 +21,8 @@ pub mod audit;
 pub mod auth;
 pub mod commands;
 pub mod health;
+pub mod net;
+pub mod proxy;
 pub mod rbac;
 pub mod routes;
 pub mod settings;

@@ -16,8 +16,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::router())
         .merge(crate::api::router())
         .merge(crate::web::router())
+        .merge(crate::proxy::handler::router())
         // Structured request spans in the JSON logs (method, path, status, latency); never headers,
-        // bodies or the query (OAuth callbacks carry the code and state there).
+        // bodies or the query (OAuth callbacks carry the code and state there; rack API queries can
+        // carry secrets).
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

@@ -119,6 +119,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub rack: RackSettings,
     pub auth: AuthSettings,
+    pub proxy: ProxySettings,
+    pub policy: PolicySettings,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +186,23 @@ pub struct SeedUser {
     pub role: crate::rbac::Role,
 }
 
+/// The rack proxy's own limits (`/api/v1/rack-proxy`).
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// Failed authentications one client address may make per window before
+    /// every request from it gets 429 until the window ends (`PROXY_AUTH_FAILURE_LIMIT`, 10).
+    pub auth_failure_limit: u32,
+    /// The rate-limit window (`PROXY_AUTH_FAILURE_WINDOW_SECONDS`, 60); one
+    /// aggregated `rate_limit.exceeded` event per address and window.
+    pub auth_failure_window: Duration,
+    /// Largest form body the proxy reads to decide on it (`PROXY_MAX_FORM_BYTES`, 1 MiB); larger → 413.
+    pub max_form_bytes: usize,
+    /// Connecting to the rack gives up after this long (`RACK_CONNECT_TIMEOUT_MS`, 10000) → 502.
+    pub rack_connect_timeout: Duration,
+    /// Write the per-request JSON line on stdout (`REQUEST_LOG`: `stdout`, the default, or `off`).
+    pub request_log: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct RackSettings {
     pub name: String,
@@ -192,6 +211,60 @@ pub struct RackSettings {
     pub username: String,
     pub tls_ca_file: Option<PathBuf>,
     pub tls_fingerprint: Option<String>,
+}
+
+/// What the rack proxy refuses even when RBAC allows it (behaviour decisions
+/// 4 and 5, seed 004). Read by `proxy::policy::decide`.
+///
+/// | setting | default | meaning |
+/// |---|---|---|
+/// | `ALLOW_DESTRUCTIVE_ACTIONS` (alias `RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS`) | `false` | allow every DELETE (app delete, object delete, ...); stopping a process is always allowed |
+/// | `ALLOW_RACK_UPDATE` | `false` | let admins `PUT /system` (rack update, rack params set, rack scale) |
+/// | `RUN_BLOCKED_SERVICES` | `web,worker` | comma list of services `convox run` may not start processes in; empty = none |
+/// | `ADMIN_ONLY_COMMANDS` | `rails console,rake db:migrate,rake db:seed` | comma list of commands only admins may run or exec; empty = none |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySettings {
+    pub allow_destructive_actions: bool,
+    /// When true, admins may `PUT /system` (MFA on it is a later issue).
+    pub rack_update_for_admin: bool,
+    pub run_blocked_services: Vec<String>,
+    pub admin_only_commands: Vec<String>,
+}
+
+pub const DEFAULT_RUN_BLOCKED_SERVICES: &[&str] = &["web", "worker"];
+pub const DEFAULT_ADMIN_ONLY_COMMANDS: &[&str] =
+    &["rails console", "rake db:migrate", "rake db:seed"];
+
+impl Default for PolicySettings {
+    fn default() -> PolicySettings {
+        PolicySettings {
+            allow_destructive_actions: false,
+            rack_update_for_admin: false,
+            run_blocked_services: DEFAULT_RUN_BLOCKED_SERVICES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            admin_only_commands: DEFAULT_ADMIN_ONLY_COMMANDS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        }
+    }
+}
+
+impl PolicySettings {
+    pub fn from_env(env: &Env) -> Result<PolicySettings, SettingsError> {
+        let allow_destructive_actions = match env.get("ALLOW_DESTRUCTIVE_ACTIONS") {
+            Some(_) => env.bool("ALLOW_DESTRUCTIVE_ACTIONS", false)?,
+            None => env.bool("RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS", false)?,
+        };
+        Ok(PolicySettings {
+            allow_destructive_actions,
+            rack_update_for_admin: env.bool("ALLOW_RACK_UPDATE", false)?,
+            run_blocked_services: env.list_or("RUN_BLOCKED_SERVICES", DEFAULT_RUN_BLOCKED_SERVICES),
+            admin_only_commands: env.list_or("ADMIN_ONLY_COMMANDS", DEFAULT_ADMIN_ONLY_COMMANDS),
+        })
+    }
 }
 
 impl Settings {
@@ -288,11 +361,44 @@ impl Settings {
             rate_limit_burst,
             cookie_secure,
         };
+        let proxy = ProxySettings {
+            auth_failure_limit: env.parse("PROXY_AUTH_FAILURE_LIMIT", 10u32)?,
+            auth_failure_window: Duration::from_secs(
+                env.parse("PROXY_AUTH_FAILURE_WINDOW_SECONDS", 60u64)?,
+            ),
+            max_form_bytes: env.parse("PROXY_MAX_FORM_BYTES", 1usize << 20)?,
+            rack_connect_timeout: Duration::from_millis(
+                env.parse("RACK_CONNECT_TIMEOUT_MS", 10_000u64)?,
+            ),
+            request_log: match env
+                .string("REQUEST_LOG", "stdout")
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "stdout" => true,
+                "off" => false,
+                other => {
+                    return Err(bad(
+                        "REQUEST_LOG",
+                        format!("{other:?} is not one of: stdout, off"),
+                    ))
+                }
+            },
+        };
+        if proxy.auth_failure_window.is_zero() {
+            return Err(bad("PROXY_AUTH_FAILURE_WINDOW_SECONDS", "must be positive"));
+        }
+        if proxy.rack_connect_timeout.is_zero() {
+            return Err(bad("RACK_CONNECT_TIMEOUT_MS", "must be positive"));
+        }
+        let policy = PolicySettings::from_env(env)?;
         Ok(Settings {
             server,
             audit,
             rack,
             auth,
+            proxy,
+            policy,
         })
     }
 
@@ -372,6 +478,43 @@ impl Settings {
         view.insert("RACK_USERNAME", json!(self.rack.username));
         view.insert("RACK_TLS_CA_FILE", json!(self.rack.tls_ca_file));
         view.insert("RACK_TLS_FINGERPRINT", json!(self.rack.tls_fingerprint));
+        view.insert(
+            "PROXY_AUTH_FAILURE_LIMIT",
+            json!(self.proxy.auth_failure_limit),
+        );
+        view.insert(
+            "PROXY_AUTH_FAILURE_WINDOW_SECONDS",
+            json!(self.proxy.auth_failure_window.as_secs()),
+        );
+        view.insert("PROXY_MAX_FORM_BYTES", json!(self.proxy.max_form_bytes));
+        view.insert(
+            "RACK_CONNECT_TIMEOUT_MS",
+            json!(self.proxy.rack_connect_timeout.as_millis() as u64),
+        );
+        view.insert(
+            "REQUEST_LOG",
+            json!(if self.proxy.request_log {
+                "stdout"
+            } else {
+                "off"
+            }),
+        );
+        view.insert(
+            "ALLOW_DESTRUCTIVE_ACTIONS",
+            json!(self.policy.allow_destructive_actions),
+        );
+        view.insert(
+            "ALLOW_RACK_UPDATE",
+            json!(self.policy.rack_update_for_admin),
+        );
+        view.insert(
+            "RUN_BLOCKED_SERVICES",
+            json!(self.policy.run_blocked_services),
+        );
+        view.insert(
+            "ADMIN_ONLY_COMMANDS",
+            json!(self.policy.admin_only_commands),
+        );
         view
     }
 
@@ -476,6 +619,103 @@ mod tests {
         assert_eq!(s.audit.checkpoint_every_seconds, 60);
         assert_eq!(s.rack.name, "default");
         assert_eq!(s.rack.username, "convox");
+        assert_eq!(s.proxy.auth_failure_limit, 10);
+        assert_eq!(s.proxy.auth_failure_window, Duration::from_secs(60));
+        assert_eq!(s.proxy.max_form_bytes, 1 << 20);
+        assert!(s.proxy.request_log);
+    }
+
+    #[test]
+    fn proxy_settings_are_checked() {
+        let mut env = base();
+        env.set("REQUEST_LOG", "syslog");
+        assert_eq!(Settings::from_env(&env).unwrap_err().name, "REQUEST_LOG");
+        let mut env = base();
+        env.set("PROXY_AUTH_FAILURE_WINDOW_SECONDS", "0");
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "PROXY_AUTH_FAILURE_WINDOW_SECONDS"
+        );
+        let mut env = base();
+        env.set("REQUEST_LOG", "off");
+        env.set("PROXY_AUTH_FAILURE_LIMIT", "3");
+        let s = Settings::from_env(&env).unwrap();
+        assert!(!s.proxy.request_log);
+        assert_eq!(s.proxy.auth_failure_limit, 3);
+        assert_eq!(s.policy, PolicySettings::default());
+        assert!(!s.policy.allow_destructive_actions);
+        assert!(!s.policy.rack_update_for_admin);
+        assert_eq!(s.policy.run_blocked_services, ["web", "worker"]);
+        assert_eq!(
+            s.policy.admin_only_commands,
+            ["rails console", "rake db:migrate", "rake db:seed"]
+        );
+    }
+
+    #[test]
+    fn policy_settings_are_read_and_shown() {
+        let mut env = base();
+        env.set("ALLOW_DESTRUCTIVE_ACTIONS", "true");
+        env.set("ALLOW_RACK_UPDATE", "yes");
+        env.set("RUN_BLOCKED_SERVICES", " web , worker,scheduler ,");
+        env.set("ADMIN_ONLY_COMMANDS", "rails console, psql");
+        let s = Settings::from_env(&env).unwrap();
+        assert!(s.policy.allow_destructive_actions);
+        assert!(s.policy.rack_update_for_admin);
+        assert_eq!(
+            s.policy.run_blocked_services,
+            ["web", "worker", "scheduler"]
+        );
+        assert_eq!(s.policy.admin_only_commands, ["rails console", "psql"]);
+        let view = s.public_view();
+        assert_eq!(view["ALLOW_DESTRUCTIVE_ACTIONS"], serde_json::json!(true));
+        assert_eq!(view["ALLOW_RACK_UPDATE"], serde_json::json!(true));
+        assert_eq!(
+            view["RUN_BLOCKED_SERVICES"],
+            serde_json::json!(["web", "worker", "scheduler"])
+        );
+        assert_eq!(
+            view["ADMIN_ONLY_COMMANDS"],
+            serde_json::json!(["rails console", "psql"])
+        );
+
+        // Set but empty: the list is switched off, not defaulted.
+        let mut env = base();
+        env.set("RUN_BLOCKED_SERVICES", "");
+        env.set("ADMIN_ONLY_COMMANDS", "");
+        let s = Settings::from_env(&env).unwrap();
+        assert!(s.policy.run_blocked_services.is_empty());
+        assert!(s.policy.admin_only_commands.is_empty());
+
+        // The original's name works too; the plain name wins when both are set.
+        let mut env = base();
+        env.set("RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS", "true");
+        assert!(
+            Settings::from_env(&env)
+                .unwrap()
+                .policy
+                .allow_destructive_actions
+        );
+        env.set("ALLOW_DESTRUCTIVE_ACTIONS", "false");
+        assert!(
+            !Settings::from_env(&env)
+                .unwrap()
+                .policy
+                .allow_destructive_actions
+        );
+
+        let mut env = base();
+        env.set("ALLOW_RACK_UPDATE", "maybe");
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "ALLOW_RACK_UPDATE"
+        );
+        let mut env = base();
+        env.set("RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS", "nah");
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS"
+        );
     }
 
     #[test]

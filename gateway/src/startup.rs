@@ -22,7 +22,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use axum_server::tls_rustls::RustlsConfig;
+
 use crate::audit::checkpoints::{load_signer, CheckpointConfig, CheckpointStatus, Checkpointer};
+use crate::proxy::engine::ProxyEngine;
 use crate::settings::Settings;
 use crate::state::{AppState, Inner, Metrics};
 
@@ -33,6 +36,8 @@ const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 pub struct Application {
     listener: TcpListener,
+    /// Serve HTTPS with this (`TLS_CERT_FILE`/`TLS_KEY_FILE`), else plain HTTP.
+    tls: Option<RustlsConfig>,
     port: u16,
     state: AppState,
     appender_task: AppenderTask,
@@ -86,7 +91,17 @@ impl Core {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let _ = crate::net::crypto_provider();
         let instance = uuid::Uuid::new_v4().to_string();
+        // Rack, TLS and proxy settings are checked before anything is recorded.
+        let proxy = ProxyEngine::new(&settings).context("rack proxy settings")?;
+        let tls = match (
+            &settings.server.tls_cert_file,
+            &settings.server.tls_key_file,
+        ) {
+            (Some(cert), Some(key)) => Some(crate::net::server_tls::load(cert, key)?),
+            _ => None,
+        };
         let signer = match &settings.audit.checkpoint_signing_key_file {
             Some(path) => load_signer(path).map_err(anyhow::Error::msg)?,
             None => anyhow::bail!(
@@ -137,7 +152,8 @@ impl Application {
             },
             status: status.clone(),
         }
-        .spawn(stopped);
+        .spawn(stopped.clone());
+        let rate_limit_recorder = proxy.spawn_rate_limit_recorder(appender.clone(), stopped);
 
         let address = format!("{}:{}", settings.server.bind, settings.server.port);
         let listener = TcpListener::bind(&address)
@@ -154,13 +170,15 @@ impl Application {
             checkpoints: status,
             checkpoint_requests,
             identity,
+            proxy,
         });
         Ok(Application {
             listener,
+            tls,
             port,
             state,
             appender_task,
-            background: vec![checkpointer],
+            background: vec![checkpointer, rate_limit_recorder],
             stop,
         })
     }
@@ -180,6 +198,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Application {
             listener,
+            tls,
             state,
             appender_task,
             background,
@@ -193,7 +212,7 @@ impl Application {
             let _ = stopping_tx.send(true);
             tracing::info!("stop requested: no new connections; draining");
         };
-        let server = serve(listener, router, graceful);
+        let server = serve(listener, tls, router, graceful);
         tokio::pin!(server);
         let served = tokio::select! {
             result = &mut server => result,
@@ -205,6 +224,9 @@ impl Application {
                 Ok(())
             }
         };
+        // Websockets and relayed streams outlive their connection's HTTP
+        // exchange: let them end (bounded) and record their proxy.response.
+        state.proxy.drain(DRAIN_GRACE).await;
         let _ = stop.send(true);
         for task in background {
             let _ = task.await;
@@ -220,16 +242,28 @@ impl Application {
 
 async fn serve(
     listener: TcpListener,
+    tls: Option<RustlsConfig>,
     router: Router,
     graceful: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(graceful)
-    .await
-    .context("serve")
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let Some(tls) = tls else {
+        return axum::serve(listener, service)
+            .with_graceful_shutdown(graceful)
+            .await
+            .context("serve");
+    };
+    let handle = axum_server::Handle::<std::net::SocketAddr>::new();
+    let on_stop = handle.clone();
+    tokio::spawn(async move {
+        graceful.await;
+        on_stop.graceful_shutdown(Some(DRAIN_GRACE));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
+        .handle(handle)
+        .serve(service)
+        .await
+        .context("serve HTTPS")
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -27,6 +27,8 @@ pub struct Inner {
     pub checkpoint_requests: CheckpointRequests,
     /// Sign-in: the OpenID provider, CSRF key, rate limiter, trusted proxies.
     pub identity: crate::auth::Identity,
+    /// The rack proxy's long-lived parts (rack client, limiter, request log).
+    pub proxy: crate::proxy::engine::ProxyEngine,
 }
 
 impl Deref for AppState {

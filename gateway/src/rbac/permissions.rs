@@ -30,14 +30,18 @@ const OPS_EXTRA: &[&str] = &[
     "convox:process:exec",
     "convox:process:terminate",
     "convox:release:list",
+    // `convox env` reads the latest release by id (GET /apps/{app}/releases/{id});
+    // ops "view env (via releases)" (seeds 002/003) needs it.
+    "convox:release:read",
     "convox:env:read",
 ];
 
 const DEPLOYER_EXTRA: &[&str] = &[
     "convox:build:create",
     "convox:object:create",
+    // Read back what they uploaded (object list/fetch/exists).
+    "convox:object:read",
     "convox:release:create",
-    "convox:release:read",
     "convox:release:promote",
     "convox:env:set",
     "convox:app:update",
@@ -105,12 +109,23 @@ pub fn lowest_role_with(permission: &str) -> Option<Role> {
     ESCALATION.into_iter().find(|r| role_has(*r, permission))
 }
 
+/// Which layer refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenialKind {
+    /// The role does not hold the permission.
+    Rbac,
+    /// RBAC allowed it; a policy (destructive actions, rack-level operations,
+    /// run/exec rules) refused it.
+    Policy,
+}
+
 /// A refusal, phrased as users see it (seed 001):
 /// `permission denied: convox:app:delete requires admin role`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
     pub permission: String,
     pub message: String,
+    pub kind: DenialKind,
 }
 
 impl Denial {
@@ -123,6 +138,7 @@ impl Denial {
         Denial {
             permission: permission.to_owned(),
             message,
+            kind: DenialKind::Rbac,
         }
     }
 
@@ -131,6 +147,7 @@ impl Denial {
         Denial {
             permission: permission.to_owned(),
             message: message.into(),
+            kind: DenialKind::Policy,
         }
     }
 }
@@ -200,6 +217,36 @@ mod tests {
             "permission denied: convox:env:set requires deployer role"
         );
         assert!(authorize(Role::Ops, "convox:process:exec").is_ok());
+        assert_eq!(
+            authorize(Role::Viewer, "convox:process:exec")
+                .unwrap_err()
+                .kind,
+            DenialKind::Rbac
+        );
+        assert_eq!(
+            Denial::policy("convox:app:delete", "no").kind,
+            DenialKind::Policy
+        );
+    }
+
+    #[test]
+    fn ops_reads_env_through_releases_and_deployers_read_their_objects() {
+        for p in [
+            "convox:release:list",
+            "convox:release:read",
+            "convox:env:read",
+        ] {
+            assert!(role_has(Role::Ops, p), "{p}");
+            assert!(!role_has(Role::Viewer, p), "{p}");
+        }
+        assert!(role_has(Role::Deployer, "convox:object:read"));
+        assert!(!role_has(Role::Ops, "convox:object:read"));
+        assert_eq!(
+            authorize(Role::Viewer, "convox:release:read")
+                .unwrap_err()
+                .message,
+            "permission denied: convox:release:read requires ops role"
+        );
     }
 
     #[test]

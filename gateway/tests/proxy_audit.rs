@@ -1,0 +1,524 @@
+//! The proxy's audit guarantees: `proxy.request` is committed before anything
+//! reaches the rack, `proxy.response` after, under concurrent load; nothing
+//! says allow for a request the rack did not get unless its response records
+//! the failure; when the chain cannot commit, nothing is forwarded (503).
+
+mod common;
+mod proxy_support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use proxy_support::*;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tools::mock_rack::SEED_APP;
+
+/// Open a websocket through the gateway and read it to its end; returns the text received.
+async fn websocket(
+    app: &common::TestApp,
+    path: &str,
+    secret: &str,
+    headers: &[(&str, &str)],
+) -> String {
+    let url = format!(
+        "ws://{}{PREFIX}{path}",
+        app.address.trim_start_matches("http://")
+    );
+    let mut request = url.into_client_request().expect("request");
+    request
+        .headers_mut()
+        .insert("authorization", basic(secret).parse().unwrap());
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let (mut socket, response) = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::connect_async(request),
+    )
+    .await
+    .expect("connect in time")
+    .expect("upgrade");
+    assert_eq!(response.status(), 101);
+    let mut text = String::new();
+    let read = async {
+        while let Some(Ok(message)) = socket.next().await {
+            match message {
+                tokio_tungstenite::tungstenite::Message::Text(t) => text.push_str(&t),
+                tokio_tungstenite::tungstenite::Message::Binary(b) if b.is_empty() => {
+                    let _ = socket.close(None).await;
+                }
+                tokio_tungstenite::tungstenite::Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("the stream ended in time");
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_the_rack_saw_was_recorded_before_and_after_under_load() {
+    let rack = start_rack().await;
+    let app = spawn_gateway(&rack.url(), |_| {}).await;
+    let viewer = token(&app, "viewer").await;
+    let ops = token(&app, "ops").await;
+    let deployer = token(&app, "deployer").await;
+
+    const REQUESTS: usize = 300;
+    let client = app.client.clone();
+    let results: Vec<(u16, String)> = futures::stream::iter(0..REQUESTS)
+        .map(|i| {
+            let client = client.clone();
+            let (method, path, secret, body): (&str, String, &String, Option<String>) = match i % 10
+            {
+                0 | 1 => ("GET", "/apps".into(), &viewer, None),
+                2 => ("GET", "/apps/myapp/processes".into(), &ops, None),
+                3 => ("GET", "/system".into(), &viewer, None),
+                4 => (
+                    "POST",
+                    format!("/apps/myapp/objects/tmp/load-{i}.tgz"),
+                    &deployer,
+                    Some(format!("object {i}")),
+                ),
+                5 => (
+                    "POST",
+                    "/apps/myapp/releases".into(),
+                    &deployer,
+                    Some(format!("env=A%3D{i}")),
+                ),
+                6 => ("GET", "/apps/myapp/releases".into(), &viewer, None), // denied
+                7 => ("GET", "/apps/myapp/nope".into(), &ops, None),        // unknown
+                8 => ("GET", "/machines".into(), &ops, None),               // probe
+                _ => (
+                    "GET",
+                    "/apps/myapp/objects/tmp/missing".into(),
+                    &deployer,
+                    None,
+                ), // relayed as a stream
+            };
+            let url = proxy_url(&app, &path);
+            let authorization = basic(secret);
+            async move {
+                let mut request = client
+                    .request(method.parse().unwrap(), url)
+                    .header("Authorization", authorization);
+                if let Some(body) = body {
+                    let content_type = if path.contains("releases") {
+                        "application/x-www-form-urlencoded"
+                    } else {
+                        "application/octet-stream"
+                    };
+                    request = request.header("Content-Type", content_type).body(body);
+                }
+                let response = request.send().await.expect("send");
+                let status = response.status().as_u16();
+                let id = request_id(&response);
+                let _ = response.bytes().await;
+                (status, id)
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    // A few websockets alongside.
+    for _ in 0..4 {
+        let text = websocket(
+            &app,
+            "/apps/myapp/logs",
+            &ops,
+            &[("follow", "false"), ("prefix", "true")],
+        )
+        .await;
+        assert!(text.contains("service/web/"), "{text}");
+    }
+    let statuses: HashMap<u16, usize> = results.iter().fold(HashMap::new(), |mut m, (s, _)| {
+        *m.entry(*s).or_default() += 1;
+        m
+    });
+    assert_eq!(statuses.get(&403), Some(&30), "{statuses:?}");
+    assert_eq!(statuses.get(&404), Some(&60), "{statuses:?}"); // unknown routes, probes
+                                                               // The mock has no object download; its 405 is relayed as a stream like any download.
+    assert_eq!(statuses.get(&405), Some(&30), "{statuses:?}");
+    assert_eq!(statuses.get(&200), Some(&180), "{statuses:?}");
+
+    eventually(
+        "every stream recorded its end",
+        Duration::from_secs(15),
+        || async {
+            let events = proxy_events(&app).await;
+            let allowed = events
+                .iter()
+                .filter(|(_, t, d)| t == "proxy.request" && d["decision"] == "allow")
+                .count();
+            let responses = events
+                .iter()
+                .filter(|(_, t, _)| t == "proxy.response")
+                .count();
+            allowed == responses
+        },
+    )
+    .await;
+
+    let events = proxy_events(&app).await;
+    let mut requests: HashMap<String, (i64, Value)> = HashMap::new();
+    let mut responses: HashMap<String, (i64, Value)> = HashMap::new();
+    for (seq, event_type, data) in &events {
+        let id = data["request_id"].as_str().unwrap_or_default().to_owned();
+        let map = match event_type.as_str() {
+            "proxy.request" => &mut requests,
+            "proxy.response" => &mut responses,
+            _ => continue,
+        };
+        assert!(
+            map.insert(id.clone(), (*seq, data.clone())).is_none(),
+            "two {event_type} for {id}"
+        );
+    }
+    let recorded = rack.recorded();
+    assert!(recorded.len() >= 180 + 4, "{}", recorded.len());
+    for seen in &recorded {
+        let id = seen
+            .request_id
+            .clone()
+            .unwrap_or_else(|| panic!("no request id: {seen:?}"));
+        let (request_seq, request) = requests
+            .get(&id)
+            .unwrap_or_else(|| panic!("the rack saw {seen:?} but the chain has no proxy.request"));
+        assert_eq!(request["decision"], "allow", "{seen:?}");
+        let (response_seq, _) = responses
+            .get(&id)
+            .unwrap_or_else(|| panic!("no proxy.response for {seen:?}"));
+        assert!(request_seq < response_seq, "{seen:?}");
+    }
+    let seen_ids: std::collections::HashSet<String> = recorded
+        .iter()
+        .filter_map(|r| r.request_id.clone())
+        .collect();
+    for (id, (_, request)) in &requests {
+        match request["decision"].as_str() {
+            Some("allow") => {
+                let (_, response) = responses.get(id).expect("an allow has a response");
+                assert!(
+                    seen_ids.contains(id) || response.get("upstream_error").is_some(),
+                    "allowed but never sent, and no failure recorded: {request}"
+                );
+            }
+            Some("deny") => {
+                assert!(
+                    !seen_ids.contains(id),
+                    "a denied request reached the rack: {request}"
+                );
+                assert!(
+                    !responses.contains_key(id),
+                    "a denial has no response event"
+                );
+            }
+            other => panic!("decision {other:?}"),
+        }
+    }
+    // Every answer the client got is in the chain, with its id.
+    for (status, id) in &results {
+        if *status == 404 && !requests.contains_key(id) {
+            // The CLI's probe: answered by the gateway, no event by design.
+            continue;
+        }
+        assert!(requests.contains_key(id), "{status} {id} unrecorded");
+    }
+    // Integers only: latency and sizes.
+    for (_, response) in responses.values() {
+        assert!(response["latency_us"].is_u64(), "{response}");
+        assert!(response["bytes_out"].is_u64(), "{response}");
+    }
+    let streamed = responses
+        .values()
+        .filter(|(_, r)| r["kind"] == "stream")
+        .count();
+    assert_eq!(streamed, 30, "object fetches are relayed as streams");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_changes_are_recorded_as_keys_never_values() {
+    let rack = start_rack().await;
+    let app = spawn_gateway(&rack.url(), |_| {}).await;
+    let deployer = token(&app, "deployer").await;
+    // The seed app's env is `A=1`.
+    let response = app
+        .client
+        .post(proxy_url(&app, "/apps/myapp/releases"))
+        .header("Authorization", basic(&deployer))
+        .form(&[(
+            "env",
+            "A=changed-value-1234\nDB_PASSWORD=hunter2-value-5678",
+        )])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let id = request_id(&response);
+    let events = events_for(&app, &id).await;
+    let request = &events[0].2;
+    assert_eq!(request["permission"], "convox:env:set");
+    assert_eq!(
+        request["env_change"],
+        json!({"added": ["DB_PASSWORD"], "removed": [], "changed": ["A"]})
+    );
+    assert_eq!(
+        request["params"]["form"]["env"],
+        json!({"keys": ["A", "DB_PASSWORD"]})
+    );
+    // The current env was read from the rack first, under the same request id.
+    let reads: Vec<_> = rack
+        .recorded()
+        .into_iter()
+        .filter(|r| r.request_id.as_deref() == Some(id.as_str()))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            "GET /apps/myapp/releases".to_owned(),
+            "GET /apps/myapp/releases/RSEEDMYAPP1".to_owned(),
+            "POST /apps/myapp/releases".to_owned(),
+        ]
+    );
+    let canonical: Vec<Vec<u8>> = sqlx::query_scalar("SELECT canonical FROM events")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    for bytes in canonical {
+        let text = String::from_utf8_lossy(&bytes);
+        for value in [
+            "changed-value-1234",
+            "hunter2-value-5678",
+            RACK_TOKEN,
+            &deployer,
+        ] {
+            assert!(!text.contains(value), "{value} in the chain");
+        }
+    }
+    assert!(rack
+        .app(SEED_APP)
+        .unwrap()
+        .latest_release()
+        .unwrap()
+        .env
+        .contains("hunter2-value-5678"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_rack_is_recorded_as_an_upstream_failure() {
+    // A port nothing listens on.
+    let dead = format!("http://127.0.0.1:{}", testkit::free_port());
+    let app = spawn_gateway(&dead, |env| env.set("RACK_CONNECT_TIMEOUT_MS", "2000")).await;
+    let admin = token(&app, "admin").await;
+    let response = app
+        .client
+        .get(proxy_url(&app, "/apps"))
+        .header("Authorization", basic(&admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let id = request_id(&response);
+    let body = response.text().await.unwrap();
+    assert_eq!(
+        body,
+        format!("the rack could not be reached (request id {id})\n")
+    );
+    let events = events_for(&app, &id).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].2["decision"], "allow");
+    assert_eq!(events[1].1, "proxy.response");
+    assert_eq!(events[1].2["status"], 502);
+    assert_eq!(events[1].2["upstream_error"]["code"], "rack_unreachable");
+    assert!(
+        events[1].2["upstream_error"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("connect")),
+        "{events:?}"
+    );
+
+    // An env change whose current env cannot be read is not sent.
+    let response = app
+        .client
+        .post(proxy_url(&app, "/apps/myapp/releases"))
+        .header("Authorization", basic(&admin))
+        .form(&[("env", "X=1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let id = request_id(&response);
+    let events = events_for(&app, &id).await;
+    assert_eq!(events[0].2["env_change"]["keys"], json!(["X"]));
+    assert_eq!(events[1].2["upstream_error"]["code"], "env_unreadable");
+
+    // Websockets too.
+    let url = format!(
+        "ws://{}{PREFIX}/apps/myapp/logs",
+        app.address.trim_start_matches("http://")
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", basic(&admin).parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 502)
+        }
+        other => panic!("expected a 502 handshake failure, got {other:?}"),
+    }
+    let last = proxy_events(&app).await.pop().unwrap();
+    assert_eq!(last.1, "proxy.response");
+    assert_eq!(last.2["upstream_error"]["code"], "rack_unreachable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_chain_cannot_commit_nothing_is_forwarded() {
+    let rack = start_rack().await;
+    let app = spawn_gateway(&rack.url(), |env| env.set("AUDIT_APPEND_TIMEOUT_MS", "500")).await;
+    let admin = token(&app, "admin").await;
+    let get = || {
+        app.client
+            .get(proxy_url(&app, "/apps"))
+            .header("Authorization", basic(&admin))
+            .send()
+    };
+    assert_eq!(get().await.unwrap().status(), 200);
+    let before = rack.recorded().len();
+
+    // Hold the events table: reads (credentials) still work, appends cannot commit.
+    let mut lock = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let response = get().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body = response.text().await.unwrap();
+    assert!(
+        body.starts_with("the gateway cannot record this request right now"),
+        "{body}"
+    );
+    // A denial cannot be recorded either: 503 as well.
+    let response = app
+        .client
+        .delete(proxy_url(&app, "/apps/myapp"))
+        .header("Authorization", basic(&admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let text = websocket_status(&app, "/apps/myapp/logs", &admin).await;
+    assert_eq!(text, 503);
+    lock.rollback().await.unwrap();
+
+    assert_eq!(rack.recorded().len(), before, "nothing reached the rack");
+    eventually("the appender recovers", Duration::from_secs(10), || async {
+        get().await.map(|r| r.status() == 200).unwrap_or(false)
+    })
+    .await;
+}
+
+async fn websocket_status(app: &common::TestApp, path: &str, secret: &str) -> u16 {
+    let url = format!(
+        "ws://{}{PREFIX}{path}",
+        app.address.trim_start_matches("http://")
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", basic(secret).parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((mut socket, response)) => {
+            let _ = socket
+                .send(tokio_tungstenite::tungstenite::Message::Close(None))
+                .await;
+            response.status().as_u16()
+        }
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("{other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_postgres_stopped_calls_get_503_and_the_rack_gets_nothing() {
+    let postgres = testkit::PrivatePostgres::start();
+    let rack = start_rack().await;
+    let url = postgres.url();
+    let mut app = spawn_gateway(&rack.url(), move |env| {
+        env.set("DATABASE_URL", url);
+        env.set("AUDIT_APPEND_TIMEOUT_MS", "1000");
+    })
+    .await;
+    let pool = app.state.pool.clone();
+    let admin = gateway::accounts::api_tokens::create(
+        &pool,
+        &app.state.audit,
+        &requester(),
+        gateway::accounts::api_tokens::NewToken {
+            name: "admin",
+            role: "admin",
+            user_email: None,
+            expires_at: None,
+        },
+    )
+    .await
+    .unwrap()
+    .secret;
+    let get = |path: &'static str| {
+        app.client
+            .get(proxy_url(&app, path))
+            .header("Authorization", basic(&admin))
+            .send()
+    };
+    assert_eq!(get("/apps").await.unwrap().status(), 200);
+    let before = rack.recorded().len();
+
+    postgres.stop();
+    for path in ["/apps", "/system", "/apps/myapp/processes"] {
+        let response = get(path).await.unwrap();
+        assert_eq!(response.status(), 503, "{path}");
+        let body = response.text().await.unwrap();
+        assert!(
+            !body.contains("127.0.0.1") && !body.contains("postgres"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        websocket_status(&app, "/apps/myapp/logs", &admin).await,
+        503
+    );
+    assert_eq!(rack.recorded().len(), before, "nothing reached the rack");
+
+    postgres.start_again();
+    eventually("service resumes", Duration::from_secs(30), || async {
+        get("/apps")
+            .await
+            .map(|r| r.status() == 200)
+            .unwrap_or(false)
+    })
+    .await;
+    // Every request the rack saw is in the chain.
+    let recorded: Vec<String> = sqlx::query_scalar(
+        "SELECT body->'data'->>'request_id' FROM events WHERE type = 'proxy.request'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for seen in rack.recorded() {
+        assert!(
+            recorded.contains(&seen.request_id.clone().unwrap()),
+            "{seen:?}"
+        );
+    }
+    app.stop().await;
+}
