@@ -1,1 +1,5 @@
-fn main() {}
+//! `rack-gateway`: see the library for everything it does.
+
+fn main() -> std::process::ExitCode {
+    cli::main_entry()
+}
