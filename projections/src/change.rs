@@ -210,20 +210,7 @@ impl Change {
                 }
             }
             Change::RevokeApiToken { id, by, reason, at } => {
-                let done = sqlx::query(&format!(
-                    "UPDATE {s}.api_tokens SET revoked_at = $2, revoked_seq = $3, revoked_by = $4, revoke_reason = $5 \
-                     WHERE id = $1 AND revoked_at IS NULL"
-                ))
-                .bind(id)
-                .bind(at.ts)
-                .bind(at.seq)
-                .bind(by)
-                .bind(reason)
-                .execute(&mut *conn)
-                .await?;
-                expect_one_row(done.rows_affected(), || {
-                    format!("no active API token with id {id}")
-                })
+                revoke(conn, s, Revocable::ApiToken, *id, by, reason, *at).await
             }
             Change::InsertSession {
                 id,
@@ -265,21 +252,46 @@ impl Change {
                 }
             }
             Change::RevokeSession { id, by, reason, at } => {
-                let done = sqlx::query(&format!(
-                    "UPDATE {s}.sessions SET revoked_at = $2, revoked_seq = $3, revoked_by = $4, revoke_reason = $5 \
-                     WHERE id = $1 AND revoked_at IS NULL"
-                ))
-                .bind(id)
-                .bind(at.ts)
-                .bind(at.seq)
-                .bind(by)
-                .bind(reason)
-                .execute(&mut *conn)
-                .await?;
-                expect_one_row(done.rows_affected(), || {
-                    format!("no active session with id {id}")
-                })
+                revoke(conn, s, Revocable::Session, *id, by, reason, *at).await
             }
         }
     }
+}
+
+/// The credentials that can be revoked; they share the revocation columns.
+#[derive(Clone, Copy)]
+enum Revocable {
+    ApiToken,
+    Session,
+}
+
+/// Mark a live credential revoked. One that does not exist or is already
+/// revoked refuses the event.
+async fn revoke(
+    conn: &mut PgConnection,
+    schema: &str,
+    kind: Revocable,
+    id: Uuid,
+    by: &Option<String>,
+    reason: &Option<String>,
+    at: At,
+) -> Result<(), ApplyError> {
+    let (table, what) = match kind {
+        Revocable::ApiToken => ("api_tokens", "API token"),
+        Revocable::Session => ("sessions", "session"),
+    };
+    let done = sqlx::query(&format!(
+        "UPDATE {schema}.{table} SET revoked_at = $2, revoked_seq = $3, revoked_by = $4, revoke_reason = $5 \
+         WHERE id = $1 AND revoked_at IS NULL"
+    ))
+    .bind(id)
+    .bind(at.ts)
+    .bind(at.seq)
+    .bind(by)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    expect_one_row(done.rows_affected(), || {
+        format!("no active {what} with id {id}")
+    })
 }

@@ -32,7 +32,6 @@ pub mod web;
 
 use axum::routing::{get, post};
 use axum::Router;
-use ipnet::IpNet;
 
 pub use principal::{AuthFailure, CredentialKind, Principal};
 
@@ -45,7 +44,7 @@ pub struct Identity {
     pub oidc: Option<oidc::Provider>,
     pub csrf: csrf::CsrfKey,
     pub limiter: rate_limit::Limiter,
-    pub trusted_proxies: Vec<IpNet>,
+    pub trusted_proxies: crate::net::client_addr::TrustedProxies,
 }
 
 impl Identity {
@@ -66,8 +65,9 @@ impl Identity {
                 settings.auth.rate_limit_per_second,
                 settings.auth.rate_limit_burst,
             ),
-            trusted_proxies: client::parse_trusted_proxies(&settings.server.trusted_proxy_cidrs)
-                .map_err(anyhow::Error::msg)?,
+            trusted_proxies: crate::net::client_addr::TrustedProxies::parse(
+                &settings.server.trusted_proxy_cidrs,
+            )?,
         })
     }
 }

@@ -84,8 +84,8 @@ pub fn client_config(
     let (config, trust) = match (fingerprint, ca_file) {
         (Some(_), Some(_)) => return Err(RackTlsError::Both),
         (Some(fingerprint), None) => {
-            let verifier = PinnedCertificate {
-                sha256: parse_fingerprint(fingerprint)?,
+            let verifier = CustomVerifier {
+                accept: Accept::Pinned(parse_fingerprint(fingerprint)?),
                 provider,
             };
             let config = builder
@@ -105,7 +105,10 @@ pub fn client_config(
         (None, None) if dev_mode => {
             let config = builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(DevAcceptAny { provider }))
+                .with_custom_certificate_verifier(Arc::new(CustomVerifier {
+                    accept: Accept::DevAny,
+                    provider,
+                }))
                 .with_no_client_auth();
             (config, RackTrust::DevAcceptAny)
         }
@@ -151,14 +154,24 @@ fn roots_from_pem_file(path: &Path) -> Result<RootCertStore, RackTlsError> {
     Ok(roots)
 }
 
-/// Accepts exactly one leaf certificate, by the SHA-256 of its DER.
+/// Which leaf certificates a custom verifier accepts. Handshake signatures
+/// are checked the same way in both cases.
 #[derive(Debug)]
-struct PinnedCertificate {
-    sha256: [u8; 32],
+enum Accept {
+    /// Exactly one leaf certificate, by the SHA-256 of its DER.
+    Pinned([u8; 32]),
+    /// `DEV_MODE` only: any certificate (the connection is still encrypted to
+    /// whoever holds the key).
+    DevAny,
+}
+
+#[derive(Debug)]
+struct CustomVerifier {
+    accept: Accept,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for PinnedCertificate {
+impl ServerCertVerifier for CustomVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -167,68 +180,19 @@ impl ServerCertVerifier for PinnedCertificate {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let presented = Sha256::digest(end_entity.as_ref());
-        if bool::from(presented.as_slice().ct_eq(&self.sha256)) {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            ))
+        match &self.accept {
+            Accept::DevAny => Ok(ServerCertVerified::assertion()),
+            Accept::Pinned(sha256) => {
+                let presented = Sha256::digest(end_entity.as_ref());
+                if bool::from(presented.as_slice().ct_eq(sha256)) {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(rustls::Error::InvalidCertificate(
+                        rustls::CertificateError::ApplicationVerificationFailure,
+                    ))
+                }
+            }
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// `DEV_MODE` only: any certificate (signatures are still checked, so the
-/// connection is at least encrypted to whoever holds the key).
-#[derive(Debug)]
-struct DevAcceptAny {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for DevAcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

@@ -41,6 +41,29 @@ pub struct S3Store {
 }
 
 impl S3Store {
+    /// Every page of a `/`-delimited listing under `dir`, reduced by `pick`, sorted.
+    async fn list_delimited(
+        &self,
+        dir: &str,
+        pick: impl Fn(&aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output) -> Vec<String>,
+    ) -> Result<Vec<String>, RunError> {
+        let mut names = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(dir)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.error("ListObjectsV2", dir, e))?;
+            names.extend(pick(&page));
+        }
+        names.sort();
+        Ok(names)
+    }
+
     pub async fn connect(url: &str, path_style: bool) -> Result<S3Store, RunError> {
         let (bucket, prefix) = parse_url(url)?;
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -103,47 +126,23 @@ impl Store for S3Store {
     }
 
     async fn list(&self, dir: &str) -> Result<Vec<String>, RunError> {
-        let mut keys = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(dir)
-            .delimiter("/")
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error("ListObjectsV2", dir, e))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
-        }
-        keys.sort();
-        Ok(keys)
+        self.list_delimited(dir, |page| {
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned))
+                .collect()
+        })
+        .await
     }
 
     async fn list_dirs(&self, dir: &str) -> Result<Vec<String>, RunError> {
-        let mut dirs = Vec::new();
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .prefix(dir)
-            .delimiter("/")
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.error("ListObjectsV2", dir, e))?;
-            dirs.extend(
-                page.common_prefixes()
-                    .iter()
-                    .filter_map(|p| p.prefix().map(str::to_owned)),
-            );
-        }
-        dirs.sort();
-        Ok(dirs)
+        self.list_delimited(dir, |page| {
+            page.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix().map(str::to_owned))
+                .collect()
+        })
+        .await
     }
 
     async fn read(&self, name: &str) -> Result<Option<Object>, RunError> {
