@@ -27,8 +27,8 @@ pub async fn export(
         }
         None => {
             eprintln!(
-                "warning: CHECKPOINT_SIGNING_KEY_FILE is not set, so the bundle carries no verifier key; \
-                 auditors must pass --key to verify-chain"
+                "note: CHECKPOINT_SIGNING_KEY_FILE is not set: the bundle carries only the verifier keys \
+                 the chain published (gateway.started); auditors should pass their own --key to verify-chain"
             );
             Vec::new()
         }
