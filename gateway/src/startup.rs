@@ -268,8 +268,16 @@ impl Application {
         // exchange: let them end (bounded) and record their proxy.response.
         state.proxy.drain(DRAIN_GRACE).await;
         let _ = stop.send(true);
-        for task in background {
-            let _ = task.await;
+        // Background tasks finish their current step (a shipper records the segment it
+        // uploaded); one stuck on an unreachable S3 or database is abandoned after the
+        // grace, and what it left half-done is taken up again at the next start.
+        for mut task in background {
+            if tokio::time::timeout(DRAIN_GRACE, &mut task).await.is_err() {
+                tracing::warn!(
+                    "a background task did not stop within {DRAIN_GRACE:?}; abandoning it"
+                );
+                task.abort();
+            }
         }
         let pool = state.pool.clone();
         drop(state);

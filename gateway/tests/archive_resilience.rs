@@ -89,32 +89,40 @@ async fn an_s3_outage_delays_shipping_but_not_requests_and_the_backlog_ships_wit
     // Requests are served and the gateway stays ready: the archive lags, nothing is refused.
     let health = app.client.get(app.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The shipper notices the outage once its upload (with the SDK's own retries) fails;
+    // wait for that, bounded, rather than for a fixed time.
+    let metric = |metrics: &str, name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    let mut seen = (0.0, 0.0);
+    for _ in 0..300 {
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        seen = (
+            metric(&metrics, "rgw_archive_lag_seconds "),
+            metric(&metrics, "rgw_archive_upload_errors_total "),
+        );
+        if seen.0 >= 1.0 && seen.1 >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (lag, errors) = seen;
+    assert!(lag >= 1.0, "the lag shows the outage: {lag}");
+    assert!(errors >= 1.0, "failed attempts are counted");
     let ready = app.client.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap());
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let lag: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("rgw_archive_lag_seconds "))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(lag >= 1.0, "the lag shows the outage: {lag}");
-    let errors: f64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("rgw_archive_upload_errors_total "))
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(errors >= 1.0, "failed attempts are counted");
     assert_eq!(
         s3::progress(&app.pool).await.0,
         before,
@@ -232,9 +240,27 @@ async fn a_gateway_killed_mid_shipping_resumes_from_the_bucket_contiguous_and_co
     }
 
     // Restart: it continues from what the bucket holds, to the end.
-    let child = serve(&env);
+    let mut child = serve(&env);
     s3::wait_shipped(&app.pool, Duration::from_secs(120)).await;
-    drop(child);
+    // Stop it the orderly way (SIGTERM): a segment of bookkeeping may still be on its way
+    // (a count-boundary checkpoint), and a stop lets the shipper finish and record it.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut exited = None;
+    for _ in 0..300 {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        exited.expect("the gateway stops on SIGTERM").code(),
+        Some(0)
+    );
     assert_complete(&client, &bucket, &app.pool, &chain).await;
     let (code, value) = s3::verify_json(
         &endpoint,
