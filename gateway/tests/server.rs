@@ -11,18 +11,12 @@ use events::merkle::{leaf_hash, CompactRange};
 use events::note::Verifier;
 use events::{Actor, Draft};
 
-async fn wait_for<F, Fut>(what: &str, mut check: F)
+async fn wait_for<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..150 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
+    testkit::wait_for(what, Duration::from_secs(15), check).await
 }
 
 #[tokio::test]

@@ -244,20 +244,7 @@ pub async fn wait_shipped(pool: &sqlx::PgPool, within: Duration) {
     }
 }
 
-pub async fn wait_for<F, Fut>(what: &str, within: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+pub use testkit::wait_for;
 
 /// `verify-chain` (built by `cargo build --workspace --bins`) with the peer's endpoint and credentials.
 pub fn verify_chain(endpoint: &str, args: &[&str]) -> Output {
