@@ -79,8 +79,34 @@ async fn logout_ends_the_session_for_every_later_call() {
 
 #[tokio::test]
 async fn admins_revoke_sessions_and_disabling_a_user_ends_theirs() {
-    let stack = stack(|_| {}).await;
+    // A rack behind the proxy, so the refusals below are shown where they matter most.
+    let rack = tools::mock_rack::MockRack::bind(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        tools::mock_rack::MockRackConfig {
+            password: "rack-secret".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("mock rack")
+    .spawn();
+    let rack_url = rack.url();
+    let stack = stack(|env| {
+        env.set("RACK_HOST", rack_url.clone());
+        env.set("RACK_TOKEN", "rack-secret");
+    })
+    .await;
     let app = &stack.app;
+    let proxy = |token: String| {
+        let request = app
+            .client
+            .get(app.url("/api/v1/rack-proxy/apps"))
+            .basic_auth("convox", Some(token));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), error_reason(response.headers()))
+        }
+    };
     let admin = cli_login(app, "admin@example.com").await;
     let admin_token = admin["token"].as_str().unwrap().to_owned();
     let viewer_1 = cli_login(app, "viewer@example.com").await;
@@ -139,6 +165,8 @@ async fn admins_revoke_sessions_and_disabling_a_user_ends_theirs() {
         "permission denied: gateway:user:update requires admin role"
     );
     assert_eq!(info(app, ops_token).await.0, StatusCode::OK);
+    assert_eq!(proxy(ops_token.to_owned()).await.0, StatusCode::OK);
+    assert_eq!(proxy(viewer_1_token.to_owned()).await.0, StatusCode::OK);
 
     // The admin revokes one session: the next call with it is refused.
     let revoked = app
@@ -160,6 +188,11 @@ async fn admins_revoke_sessions_and_disabling_a_user_ends_theirs() {
     assert_eq!(
         authenticate(&app.pool, rules(), ops_token).await,
         Err(AuthFailure::Revoked)
+    );
+    assert_eq!(
+        proxy(ops_token.to_owned()).await,
+        (StatusCode::UNAUTHORIZED, "revoked".to_owned()),
+        "the rack proxy refuses the revoked session on the next call"
     );
     let twice = app
         .client
@@ -186,6 +219,11 @@ async fn admins_revoke_sessions_and_disabling_a_user_ends_theirs() {
         let (status, _, _) = info(app, token).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert!(authenticate(&app.pool, rules(), token).await.is_err());
+        assert_eq!(
+            proxy(token.to_owned()).await.0,
+            StatusCode::UNAUTHORIZED,
+            "the rack proxy refuses the disabled user's sessions"
+        );
     }
     let page = get_page(app, "/app", Some(&viewer_2)).await;
     assert_eq!(location(&page), "/app/login");
