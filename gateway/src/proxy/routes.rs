@@ -175,14 +175,7 @@ impl Route {
 }
 
 const fn get(pattern: &'static str, handler: &'static str, permission: &'static str) -> Route {
-    Route::new(
-        "GET",
-        pattern,
-        handler,
-        permission,
-        RouteKind::Json,
-        BodyFormat::None,
-    )
+    bare("GET", pattern, handler, permission)
 }
 
 /// POST/PUT with a form body (or none).
