@@ -2,7 +2,7 @@
 //!
 //! - [`settings`]: every setting, by domain, read from the environment
 //! - [`startup`]: build and run the server; start and stop in order
-//! - [`routes`]: the HTTP surface and middleware stack, in one place
+//! - [`router`]: the HTTP surface and middleware stack, in one place
 //! - [`state`]: what handlers can reach
 //! - [`health`]: `/health`, `/ready`, `/metrics`
 //! - [`archive`]: shipping the chain to S3 with Object Lock; auditor export bundles
@@ -11,8 +11,8 @@
 //! - [`auth`]: credentials, sign-in (OpenID Connect, web and CLI), sessions, CSRF
 //! - [`api`]: the gateway's JSON API (info, users, API tokens, sessions)
 //! - [`web`]: the server-rendered pages (`/app`, sign-in, errors)
-//! - [`rbac`]: roles and permissions
-//! - [`proxy`]: the rack proxy (`/api/v1/rack-proxy`): path, routes, policy, redaction; forwarding and audit
+//! - [`proxy`]: the rack proxy (`/api/v1/rack-proxy`): the I/O around the `decision` crate
+//!   (path, route table, roles, policy, redaction): authenticating, forwarding, audit
 //! - [`net`]: client addresses, rack TLS trust, serving HTTPS
 //! - [`commands`]: the `rack-gateway-server` subcommands
 
@@ -25,8 +25,7 @@ pub mod commands;
 pub mod health;
 pub mod net;
 pub mod proxy;
-pub mod rbac;
-pub mod routes;
+pub mod router;
 pub mod settings;
 pub mod startup;
 pub mod state;

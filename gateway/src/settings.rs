@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use decision::policy::{PolicySettings, DEFAULT_ADMIN_ONLY_COMMANDS, DEFAULT_RUN_BLOCKED_SERVICES};
 use secrecy::SecretString;
 
 #[derive(Debug, thiserror::Error)]
@@ -326,7 +327,7 @@ pub struct OAuthSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedUser {
     pub email: String,
-    pub role: crate::rbac::Role,
+    pub role: decision::rbac::Role,
 }
 
 /// The rack proxy's own limits (`/api/v1/rack-proxy`).
@@ -356,58 +357,18 @@ pub struct RackSettings {
     pub tls_fingerprint: Option<String>,
 }
 
-/// What the rack proxy refuses even when RBAC allows it (behaviour decisions
-/// 4 and 5, seed 004). Read by `proxy::policy::decide`.
-///
-/// | setting | default | meaning |
-/// |---|---|---|
-/// | `ALLOW_DESTRUCTIVE_ACTIONS` (alias `RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS`) | `false` | allow every DELETE (app delete, object delete, ...); stopping a process is always allowed |
-/// | `ALLOW_RACK_UPDATE` | `false` | let admins `PUT /system` (rack update, rack params set, rack scale) |
-/// | `RUN_BLOCKED_SERVICES` | `web,worker` | comma list of services `convox run` may not start processes in; empty = none |
-/// | `ADMIN_ONLY_COMMANDS` | `rails console,rake db:migrate,rake db:seed` | comma list of commands only admins may run or exec; empty = none |
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicySettings {
-    pub allow_destructive_actions: bool,
-    /// When true, admins may `PUT /system` (MFA on it is a later issue).
-    pub rack_update_for_admin: bool,
-    pub run_blocked_services: Vec<String>,
-    pub admin_only_commands: Vec<String>,
-}
-
-pub const DEFAULT_RUN_BLOCKED_SERVICES: &[&str] = &["web", "worker"];
-pub const DEFAULT_ADMIN_ONLY_COMMANDS: &[&str] =
-    &["rails console", "rake db:migrate", "rake db:seed"];
-
-impl Default for PolicySettings {
-    fn default() -> PolicySettings {
-        PolicySettings {
-            allow_destructive_actions: false,
-            rack_update_for_admin: false,
-            run_blocked_services: DEFAULT_RUN_BLOCKED_SERVICES
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-            admin_only_commands: DEFAULT_ADMIN_ONLY_COMMANDS
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect(),
-        }
-    }
-}
-
-impl PolicySettings {
-    pub fn from_env(env: &Env) -> Result<PolicySettings, SettingsError> {
-        let allow_destructive_actions = match env.get("ALLOW_DESTRUCTIVE_ACTIONS") {
-            Some(_) => env.bool("ALLOW_DESTRUCTIVE_ACTIONS", false)?,
-            None => env.bool("RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS", false)?,
-        };
-        Ok(PolicySettings {
-            allow_destructive_actions,
-            rack_update_for_admin: env.bool("ALLOW_RACK_UPDATE", false)?,
-            run_blocked_services: env.list_or("RUN_BLOCKED_SERVICES", DEFAULT_RUN_BLOCKED_SERVICES),
-            admin_only_commands: env.list_or("ADMIN_ONLY_COMMANDS", DEFAULT_ADMIN_ONLY_COMMANDS),
-        })
-    }
+/// The policy settings ([`PolicySettings`], the `decision` crate's) from the environment.
+fn policy_from_env(env: &Env) -> Result<PolicySettings, SettingsError> {
+    let allow_destructive_actions = match env.get("ALLOW_DESTRUCTIVE_ACTIONS") {
+        Some(_) => env.bool("ALLOW_DESTRUCTIVE_ACTIONS", false)?,
+        None => env.bool("RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS", false)?,
+    };
+    Ok(PolicySettings {
+        allow_destructive_actions,
+        rack_update_for_admin: env.bool("ALLOW_RACK_UPDATE", false)?,
+        run_blocked_services: env.list_or("RUN_BLOCKED_SERVICES", DEFAULT_RUN_BLOCKED_SERVICES),
+        admin_only_commands: env.list_or("ADMIN_ONLY_COMMANDS", DEFAULT_ADMIN_ONLY_COMMANDS),
+    })
 }
 
 impl Settings {
@@ -535,7 +496,7 @@ impl Settings {
         if proxy.rack_connect_timeout.is_zero() {
             return Err(bad("RACK_CONNECT_TIMEOUT_MS", "must be positive"));
         }
-        let policy = PolicySettings::from_env(env)?;
+        let policy = policy_from_env(env)?;
         Ok(Settings {
             server,
             audit,
@@ -702,11 +663,11 @@ impl Settings {
 }
 
 /// The provisioning lists, in the order that decides an email listed twice.
-const SEED_LISTS: [(&str, crate::rbac::Role); 4] = [
-    ("ADMIN_USERS", crate::rbac::Role::Admin),
-    ("DEPLOYER_USERS", crate::rbac::Role::Deployer),
-    ("OPERATIONS_USERS", crate::rbac::Role::Ops),
-    ("VIEWER_USERS", crate::rbac::Role::Viewer),
+const SEED_LISTS: [(&str, decision::rbac::Role); 4] = [
+    ("ADMIN_USERS", decision::rbac::Role::Admin),
+    ("DEPLOYER_USERS", decision::rbac::Role::Deployer),
+    ("OPERATIONS_USERS", decision::rbac::Role::Ops),
+    ("VIEWER_USERS", decision::rbac::Role::Viewer),
 ];
 
 fn seed_users(env: &Env) -> Result<Vec<SeedUser>, SettingsError> {
@@ -1053,13 +1014,13 @@ mod tests {
         env.set("VIEWER_USERS", "root@example.com, view@example.com");
         env.set("OPERATIONS_USERS", "ops@example.com");
         let s = Settings::from_env(&env).unwrap();
-        let seeds: Vec<(&str, crate::rbac::Role)> = s
+        let seeds: Vec<(&str, decision::rbac::Role)> = s
             .auth
             .seed_users
             .iter()
             .map(|u| (u.email.as_str(), u.role))
             .collect();
-        use crate::rbac::Role;
+        use decision::rbac::Role;
         assert_eq!(
             seeds,
             [

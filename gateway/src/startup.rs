@@ -245,7 +245,7 @@ impl Application {
             stop,
             ..
         } = self;
-        let router = crate::routes::router(state.clone());
+        let router = crate::router::router(state.clone());
         let (stopping_tx, mut stopping_rx) = watch::channel(false);
         let graceful = async move {
             shutdown.await;

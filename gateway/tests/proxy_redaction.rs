@@ -1,5 +1,5 @@
 //! The redaction corpus end to end: every request in
-//! `tests/data/redaction_corpus.json` (secrets in every place the rack API
+//! `decision/tests/data/redaction_corpus.json` (secrets in every place the rack API
 //! takes them) is replayed through the real `rack-gateway-server` binary,
 //! once with the corpus's own (unknown) credential and once with a real admin
 //! token, and the events table (canonical bytes), the gateway's stdout and its
@@ -34,8 +34,11 @@ const CORPUS_RACK_TOKEN: &str = "rack-password-Corpus023-do-not-log";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_of_the_corpus_reaches_the_chain_stdout_or_stderr() {
-    let corpus: Vec<Case> = serde_json::from_str(include_str!("data/redaction_corpus.json"))
-        .expect("the corpus parses");
+    let corpus: Vec<Case> = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../decision/tests/data/redaction_corpus.json"
+    )))
+    .expect("the corpus parses");
     assert!(corpus.len() >= 20);
 
     let rack = MockRack::bind(

@@ -1,6 +1,7 @@
 //! API tokens for automation: create (the secret is shown once), revoke.
 
 use chrono::{DateTime, Utc};
+use decision::rbac::Role;
 use events::store::Appender;
 use projections::api_tokens::{self, ApiToken, ApiTokenCreated, ApiTokenRevoked};
 use sqlx::PgPool;
@@ -9,7 +10,6 @@ use uuid::Uuid;
 use super::users::{draft, Requester};
 use super::{valid_email, AccountError};
 use crate::auth::secrets::{self, SecretKind};
-use crate::rbac::Role;
 
 pub struct CreatedToken {
     pub token: ApiToken,
@@ -57,7 +57,7 @@ pub async fn create(
     let role: Role = new
         .role
         .parse()
-        .map_err(|e: crate::rbac::roles::UnknownRole| AccountError::Invalid(e.0))?;
+        .map_err(|e: decision::rbac::roles::UnknownRole| AccountError::Invalid(e.0))?;
     let expires_at = new
         .expires_at
         .map(|text| parse_expiry(text, Utc::now()))

@@ -1,5 +1,6 @@
 //! People: add, change role, disable.
 
+use decision::rbac::Role;
 use events::store::Appender;
 use events::{Actor, Draft, Source};
 use projections::sessions::SessionRevoked;
@@ -8,7 +9,6 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{valid_email, AccountError};
-use crate::rbac::Role;
 
 /// Who asks, and from where: recorded on every event.
 #[derive(Debug, Clone)]

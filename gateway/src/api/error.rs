@@ -7,13 +7,13 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use decision::rbac::Denial;
 use events::store::AppendError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::accounts::AccountError;
 use crate::auth::AuthFailure;
-use crate::rbac::Denial;
 
 #[derive(Debug)]
 pub struct ApiError {

@@ -12,6 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use decision::rbac::permissions::authorize;
 use events::store::AppendError;
 use events::{Draft, Source};
 use serde::Deserialize;
@@ -21,7 +22,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::export::{self, ExportError, ExportRange, TarGzSink};
 use super::AUDIT_EXPORTED;
 use crate::auth::principal::{authenticate, secret_from_headers, AuthFailure, SessionRules};
-use crate::rbac::permissions::authorize;
 use crate::state::AppState;
 
 pub const EXPORT_PERMISSION: &str = "gateway:audit_log:read";

@@ -10,13 +10,13 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
+use decision::rbac::authorize;
 
 use super::client::ClientInfo;
 use super::principal::{self, AuthFailure, Principal, SessionRules};
 use super::{csrf, sessions};
 use crate::accounts::users::Requester;
 use crate::api::ApiError;
-use crate::rbac::authorize;
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "session_token";

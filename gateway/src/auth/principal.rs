@@ -11,13 +11,13 @@ use axum::http::HeaderMap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use decision::rbac::Role;
 use events::{Actor, ActorKind};
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::secrets::{self, SecretKind};
-use crate::rbac::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

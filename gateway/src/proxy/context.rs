@@ -5,11 +5,11 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use decision::redact;
 use events::{Actor, Source};
 use http::{HeaderMap, Method};
 use serde_json::Value;
 
-use super::redact;
 use crate::auth::principal::{CredentialKind, Principal};
 
 /// Longest user agent or client request id kept (longer ones are cut).

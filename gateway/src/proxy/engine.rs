@@ -11,11 +11,11 @@ use events::store::Appender;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use decision::redact::Scrubber;
 use secrecy::ExposeSecret;
 
 use super::ratelimit::AuthFailureLimiter;
 use super::record::{self, RequestLog};
-use super::redact::Scrubber;
 use super::upstream::{Rack, RackConfigError};
 use crate::net::client_addr::{BadCidr, TrustedProxies};
 use crate::settings::Settings;

@@ -8,10 +8,10 @@
 
 use axum::body::Body;
 use axum::response::Response;
+use decision::rbac::Denial;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use crate::auth::principal::AuthFailure;
-use crate::rbac::Denial;
 
 /// Who caused the failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

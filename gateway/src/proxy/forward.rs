@@ -100,7 +100,7 @@ pub fn upstream_headers(client: &HeaderMap, websocket: bool) -> HeaderMap {
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n)
             || STRIPPED_UPSTREAM.contains(&n)
-            || super::policy::STRIP_REQUEST_HEADERS.contains(&n)
+            || decision::policy::STRIP_REQUEST_HEADERS.contains(&n)
             || listed.iter().any(|l| l == n)
             || (websocket && STRIPPED_WEBSOCKET.contains(&n))
         {

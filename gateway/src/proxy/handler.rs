@@ -20,6 +20,8 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::response::Response;
 use bytes::Bytes;
+use decision::routes::{self, BodyPlan, RouteError, RouteKind, RouteMatch};
+use decision::{path, policy, redact};
 use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use serde_json::json;
@@ -31,10 +33,8 @@ use super::forward::{self, Outgoing, OutgoingBody, Reply, ReplyMode, StreamEnd};
 use super::pending::PendingResponse;
 use super::ratelimit::Gate;
 use super::record::{self, Decision, Exchange, RequestLine};
-use super::routes::{self, BodyPlan, RouteError, RouteKind, RouteMatch};
 use super::upstream::Rack;
 use super::websocket::{self, ConnectFailure};
-use super::{path, policy, redact};
 use crate::auth::principal::{self, AuthFailure, SessionRules};
 use crate::state::AppState;
 
@@ -544,7 +544,7 @@ async fn forward_websocket(
 /// ordinary 403 before the upgrade, which the CLI reports as a failed
 /// handshake with a non-zero exit.
 fn is_exec_session(matched: &RouteMatch) -> bool {
-    use super::routes::handler;
+    use decision::routes::handler;
     matched.is_exec()
         || matches!(
             matched.route.handler,

@@ -2,19 +2,10 @@
 //! user makes goes through here, is decided, recorded, then forwarded with the
 //! real rack token.
 //!
-//! The pure decision core — no I/O, no database — is in four modules, used in
-//! this order for each request:
-//!
-//! - [`path`]: one strict reading of the request path; the string we match is
-//!   the string we forward.
-//! - [`routes`]: the whole rack API as one table ([`routes::ROUTES`]): route,
-//!   permission, body and reply handling, deliberate refusals; unknown routes
-//!   are 404 and never forwarded.
-//! - [`policy`]: RBAC first (a permission error always wins), then the
-//!   gateway's policies: rack-level operations, destructive actions, run and
-//!   exec rules.
-//! - [`redact`]: what of a request may be recorded or logged, and scrubbing of
-//!   known secrets from any text.
+//! The pure decision core — no I/O, no database — is the `decision` crate:
+//! [`decision::path`] (one strict reading of the path), [`decision::routes`]
+//! (the rack API's table), [`decision::policy`] (RBAC, then the gateway's
+//! policies) and [`decision::redact`] (what may be recorded or logged).
 //!
 //! How a handler uses them, in order:
 //!
@@ -39,11 +30,6 @@
 //!    reply body of a route with `reply_has_secrets`; pass upstream error text
 //!    through a `redact::Scrubber` holding the rack token and the presented
 //!    credential.
-
-pub mod path;
-pub mod policy;
-pub mod redact;
-pub mod routes;
 
 // The engine: phases of a request, forwarding, websockets, audit records.
 pub mod context;

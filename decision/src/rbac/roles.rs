@@ -1,4 +1,4 @@
-//! The fixed roles (behaviour §c and decision 7). There are no custom roles.
+//! The fixed roles. There are no custom roles.
 
 use std::fmt;
 use std::str::FromStr;
@@ -23,6 +23,8 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, lowest first: the order in which a denial looks for "the
+    /// lowest role that holds it" (auditor, outside the ladder, last).
     pub const ALL: [Role; 6] = [
         Role::Viewer,
         Role::Ops,

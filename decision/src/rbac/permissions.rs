@@ -1,5 +1,5 @@
 //! Permissions (`<scope>:<resource>:<action>`) and which roles hold them
-//! (behaviour §c, decisions 7 and 8). One table; everything asks [`authorize`].
+//! One table; everything asks [`authorize`].
 //!
 //! A grant may use `*` for a whole segment (`convox:*:*`). A denial names the
 //! permission and the lowest role that holds it, in the order
@@ -31,7 +31,7 @@ const OPS_EXTRA: &[&str] = &[
     "convox:process:terminate",
     "convox:release:list",
     // `convox env` reads the latest release by id (GET /apps/{app}/releases/{id});
-    // ops "view env (via releases)" (seeds 002/003) needs it.
+    // ops "view env (via releases)" needs it.
     "convox:release:read",
     "convox:env:read",
 ];
@@ -66,16 +66,6 @@ const ADMIN: &[&str] = &["convox:*:*", "gateway:*:*", "auth:*:*", "security:*:*"
 
 const AUDITOR: &[&str] = &["gateway:audit_log:read"];
 
-/// Roles in the order a denial searches for "the lowest role that holds it".
-const ESCALATION: [Role; 6] = [
-    Role::Viewer,
-    Role::Ops,
-    Role::Deployer,
-    Role::Cicd,
-    Role::Admin,
-    Role::Auditor,
-];
-
 /// Every grant of a role.
 pub fn grants(role: Role) -> Vec<&'static str> {
     match role {
@@ -106,7 +96,7 @@ pub fn role_has(role: Role, permission: &str) -> bool {
 
 /// The lowest role holding `permission` (admin holds every gateway-defined permission).
 pub fn lowest_role_with(permission: &str) -> Option<Role> {
-    ESCALATION.into_iter().find(|r| role_has(*r, permission))
+    Role::ALL.into_iter().find(|r| role_has(*r, permission))
 }
 
 /// Which layer refused.
@@ -119,7 +109,7 @@ pub enum DenialKind {
     Policy,
 }
 
-/// A refusal, phrased as users see it (seed 001):
+/// A refusal, phrased as users see it:
 /// `permission denied: convox:app:delete requires admin role`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denial {
