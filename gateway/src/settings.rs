@@ -1032,4 +1032,250 @@ mod tests {
         env.set("DEPLOYER_USERS", "not-an-email");
         assert_eq!(Settings::from_env(&env).unwrap_err().name, "DEPLOYER_USERS");
     }
+
+    /// Every variable set to something other than its default (and the
+    /// aliases left unset): the environment the pinned view is taken from.
+    fn everything() -> Env {
+        Env::from_pairs([
+            ("DATABASE_URL", "postgres://u:pw@localhost/db"),
+            ("DEV_MODE", "true"),
+            ("PORT", "9443"),
+            ("BIND_ADDRESS", "127.0.0.1"),
+            ("PUBLIC_URL", "https://gw.example.com/"),
+            ("TLS_CERT_FILE", "/etc/rgw/cert.pem"),
+            ("TLS_KEY_FILE", "/etc/rgw/key.pem"),
+            ("APP_SECRET_KEY", "app-secret-value"),
+            ("TRUSTED_PROXY_CIDRS", "10.0.0.0/8, 192.168.0.0/16"),
+            ("AUDIT_APPEND_TIMEOUT_MS", "1500"),
+            ("CHECKPOINT_SIGNING_KEY_FILE", "/etc/rgw/checkpoint.key"),
+            ("CHECKPOINT_EVERY_EVENTS", "500"),
+            ("CHECKPOINT_EVERY_SECONDS", "30"),
+            ("RACK_NAME", "production"),
+            ("RACK_HOST", "https://rack.internal/"),
+            ("RACK_TOKEN", "rack-secret-value"),
+            ("RACK_USERNAME", "admin"),
+            ("RACK_TLS_CA_FILE", "/etc/rgw/rack-ca.pem"),
+            ("RACK_TLS_FINGERPRINT", "ab12cd34"),
+            ("SESSION_TIMEOUT_MINUTES", "15"),
+            ("WEB_SESSION_LIFETIME_HOURS", "8"),
+            ("LOGIN_STATE_TTL_SECONDS", "300"),
+            ("AUTH_RATE_LIMIT_PER_SECOND", "5"),
+            ("AUTH_RATE_LIMIT_BURST", "9"),
+            ("COOKIE_SECURE", "false"),
+            ("GOOGLE_CLIENT_ID", "client-id"),
+            ("GOOGLE_CLIENT_SECRET", "oauth-secret-value"),
+            ("GOOGLE_ALLOWED_DOMAIN", "Example.com, @other.org"),
+            ("OAUTH_ISSUER_URL", "https://issuer.example/"),
+            ("ADMIN_USERS", "root@example.com"),
+            ("DEPLOYER_USERS", "deploy@example.com"),
+            ("OPERATIONS_USERS", "ops@example.com, root@example.com"),
+            ("VIEWER_USERS", "view@example.com"),
+            ("AUDIT_S3_BUCKET", "audit-bucket"),
+            ("AUDIT_S3_PREFIX", "/org/rgw/"),
+            ("AUDIT_S3_ENDPOINT_URL", "http://127.0.0.1:9000"),
+            ("AUDIT_S3_REGION", "eu-west-1"),
+            ("AUDIT_S3_FORCE_PATH_STYLE", "false"),
+            ("AUDIT_S3_CHECKSUM", "MD5"),
+            ("AUDIT_S3_CONDITIONAL_WRITES", "off"),
+            ("AUDIT_RETENTION_DAYS", "30"),
+            ("AUDIT_LOCK_MODE", "governance"),
+            ("AUDIT_SEGMENT_MAX_EVENTS", "200"),
+            ("AUDIT_SEGMENT_MAX_AGE_MS", "750"),
+            ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEYID"),
+            ("AWS_SECRET_ACCESS_KEY", "aws-secret-value"),
+            ("AWS_SESSION_TOKEN", "aws-session-value"),
+            ("PROXY_AUTH_FAILURE_LIMIT", "4"),
+            ("PROXY_AUTH_FAILURE_WINDOW_SECONDS", "120"),
+            ("PROXY_MAX_FORM_BYTES", "65536"),
+            ("RACK_CONNECT_TIMEOUT_MS", "2500"),
+            ("REQUEST_LOG", "OFF"),
+            ("ALLOW_DESTRUCTIVE_ACTIONS", "yes"),
+            ("ALLOW_RACK_UPDATE", "1"),
+            ("RUN_BLOCKED_SERVICES", "web, scheduler"),
+            ("ADMIN_ONLY_COMMANDS", "rails console, psql"),
+        ])
+    }
+
+    fn pinned(json: &str) -> serde_json::Value {
+        serde_json::from_str(json).expect("pinned view parses")
+    }
+
+    /// The view (and so the `gateway.started` fingerprint) for fixed
+    /// environments, spelled out: moving or adding settings must not change
+    /// what an existing environment records.
+    #[test]
+    fn the_public_view_is_pinned() {
+        let s = Settings::from_env(&everything()).unwrap();
+        let view = serde_json::to_value(s.public_view()).unwrap();
+        let expected = pinned(
+            r#"{
+  "ADMIN_ONLY_COMMANDS": [
+    "rails console",
+    "psql"
+  ],
+  "ADMIN_USERS": [
+    "root@example.com"
+  ],
+  "ALLOW_DESTRUCTIVE_ACTIONS": true,
+  "ALLOW_RACK_UPDATE": true,
+  "APP_SECRET_KEY_SET": true,
+  "AUDIT_APPEND_TIMEOUT_MS": 1500,
+  "AUDIT_LOCK_MODE": "GOVERNANCE",
+  "AUDIT_RETENTION_DAYS": 30,
+  "AUDIT_S3_BUCKET": "audit-bucket",
+  "AUDIT_S3_CHECKSUM": "md5",
+  "AUDIT_S3_CONDITIONAL_WRITES": false,
+  "AUDIT_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+  "AUDIT_S3_FORCE_PATH_STYLE": false,
+  "AUDIT_S3_PREFIX": "org/rgw",
+  "AUDIT_S3_REGION": "eu-west-1",
+  "AUDIT_SEGMENT_MAX_AGE_MS": 750,
+  "AUDIT_SEGMENT_MAX_EVENTS": 200,
+  "AUTH_RATE_LIMIT_BURST": 9,
+  "AUTH_RATE_LIMIT_PER_SECOND": 5,
+  "AWS_ACCESS_KEY_ID_SET": true,
+  "CHECKPOINT_EVERY_EVENTS": 500,
+  "CHECKPOINT_EVERY_SECONDS": 30,
+  "COOKIE_SECURE": false,
+  "DEPLOYER_USERS": [
+    "deploy@example.com"
+  ],
+  "DEV_MODE": true,
+  "GOOGLE_ALLOWED_DOMAIN": [
+    "example.com",
+    "other.org"
+  ],
+  "GOOGLE_CLIENT_ID": "client-id",
+  "GOOGLE_CLIENT_SECRET_SET": true,
+  "LOGIN_STATE_TTL_SECONDS": 300,
+  "OAUTH_ISSUER_URL": "https://issuer.example",
+  "OPERATIONS_USERS": [
+    "ops@example.com"
+  ],
+  "PORT": 9443,
+  "PROXY_AUTH_FAILURE_LIMIT": 4,
+  "PROXY_AUTH_FAILURE_WINDOW_SECONDS": 120,
+  "PROXY_MAX_FORM_BYTES": 65536,
+  "PUBLIC_URL": "https://gw.example.com",
+  "RACK_CONNECT_TIMEOUT_MS": 2500,
+  "RACK_HOST": "https://rack.internal",
+  "RACK_NAME": "production",
+  "RACK_TLS_CA_FILE": "/etc/rgw/rack-ca.pem",
+  "RACK_TLS_FINGERPRINT": "ab12cd34",
+  "RACK_TOKEN_SET": true,
+  "RACK_USERNAME": "admin",
+  "REQUEST_LOG": "off",
+  "RUN_BLOCKED_SERVICES": [
+    "web",
+    "scheduler"
+  ],
+  "SESSION_TIMEOUT_MINUTES": 15,
+  "TLS": true,
+  "TRUSTED_PROXY_CIDRS": [
+    "10.0.0.0/8",
+    "192.168.0.0/16"
+  ],
+  "VIEWER_USERS": [
+    "view@example.com"
+  ],
+  "WEB_SESSION_LIFETIME_HOURS": 8
+}"#,
+        );
+        assert_eq!(view, expected);
+        assert_eq!(
+            s.fingerprint(),
+            "cab9cbf6df9dd18078a446283ab5b0ed5d344703dbda8ef2b68f6d7f2eac474e"
+        );
+
+        let defaults = Settings::from_env(&base()).unwrap();
+        let expected = pinned(
+            r#"{
+  "ADMIN_ONLY_COMMANDS": [
+    "rails console",
+    "rake db:migrate",
+    "rake db:seed"
+  ],
+  "ADMIN_USERS": [],
+  "ALLOW_DESTRUCTIVE_ACTIONS": false,
+  "ALLOW_RACK_UPDATE": false,
+  "APP_SECRET_KEY_SET": false,
+  "AUDIT_APPEND_TIMEOUT_MS": 2000,
+  "AUDIT_LOCK_MODE": "COMPLIANCE",
+  "AUDIT_RETENTION_DAYS": 2555,
+  "AUDIT_S3_BUCKET": null,
+  "AUDIT_S3_CHECKSUM": "sha256",
+  "AUDIT_S3_CONDITIONAL_WRITES": true,
+  "AUDIT_S3_ENDPOINT_URL": null,
+  "AUDIT_S3_FORCE_PATH_STYLE": false,
+  "AUDIT_S3_PREFIX": "rack-gateway",
+  "AUDIT_S3_REGION": null,
+  "AUDIT_SEGMENT_MAX_AGE_MS": 5000,
+  "AUDIT_SEGMENT_MAX_EVENTS": 1000,
+  "AUTH_RATE_LIMIT_BURST": 20,
+  "AUTH_RATE_LIMIT_PER_SECOND": 10,
+  "AWS_ACCESS_KEY_ID_SET": false,
+  "CHECKPOINT_EVERY_EVENTS": 1000,
+  "CHECKPOINT_EVERY_SECONDS": 60,
+  "COOKIE_SECURE": false,
+  "DEPLOYER_USERS": [],
+  "DEV_MODE": false,
+  "GOOGLE_ALLOWED_DOMAIN": null,
+  "GOOGLE_CLIENT_ID": null,
+  "GOOGLE_CLIENT_SECRET_SET": false,
+  "LOGIN_STATE_TTL_SECONDS": 600,
+  "OAUTH_ISSUER_URL": null,
+  "OPERATIONS_USERS": [],
+  "PORT": 8447,
+  "PROXY_AUTH_FAILURE_LIMIT": 10,
+  "PROXY_AUTH_FAILURE_WINDOW_SECONDS": 60,
+  "PROXY_MAX_FORM_BYTES": 1048576,
+  "PUBLIC_URL": "http://localhost:8447",
+  "RACK_CONNECT_TIMEOUT_MS": 10000,
+  "RACK_HOST": null,
+  "RACK_NAME": "default",
+  "RACK_TLS_CA_FILE": null,
+  "RACK_TLS_FINGERPRINT": null,
+  "RACK_TOKEN_SET": false,
+  "RACK_USERNAME": "convox",
+  "REQUEST_LOG": "stdout",
+  "RUN_BLOCKED_SERVICES": [
+    "web",
+    "worker"
+  ],
+  "SESSION_TIMEOUT_MINUTES": 5,
+  "TLS": false,
+  "TRUSTED_PROXY_CIDRS": [],
+  "VIEWER_USERS": [],
+  "WEB_SESSION_LIFETIME_HOURS": 12
+}"#,
+        );
+        assert_eq!(
+            serde_json::to_value(defaults.public_view()).unwrap(),
+            expected
+        );
+
+        // Every alias, alone: recorded under the name it stands for.
+        let aliases = Env::from_pairs([
+            ("RGW_DATABASE_URL", "postgres://u:pw@localhost/db"),
+            ("RACK", "staging"),
+            ("RGW_SETTING_SESSION_TIMEOUT_MINUTES", "7"),
+            ("RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS", "true"),
+            ("AWS_DEFAULT_REGION", "us-west-2"),
+            ("DEV_MODE", "true"),
+            ("GOOGLE_CLIENT_ID", "client-id"),
+            ("GOOGLE_CLIENT_SECRET", "oauth-secret-value"),
+            ("GOOGLE_ALLOWED_DOMAIN", "example.com"),
+            ("GOOGLE_OAUTH_BASE_URL", "http://127.0.0.1:3345/"),
+        ]);
+        let view = Settings::from_env(&aliases).unwrap().public_view();
+        assert_eq!(view["RACK_NAME"], "staging");
+        assert_eq!(view["SESSION_TIMEOUT_MINUTES"], 7);
+        assert_eq!(view["ALLOW_DESTRUCTIVE_ACTIONS"], true);
+        assert_eq!(view["AUDIT_S3_REGION"], "us-west-2");
+        assert_eq!(view["OAUTH_ISSUER_URL"], "http://127.0.0.1:3345");
+        let mut both = aliases.clone();
+        both.set("AWS_REGION", "ap-south-1");
+        let view = Settings::from_env(&both).unwrap().public_view();
+        assert_eq!(view["AUDIT_S3_REGION"], "ap-south-1");
+    }
 }
