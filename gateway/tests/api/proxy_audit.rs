@@ -3,21 +3,19 @@
 //! says allow for a request the rack did not get unless its response records
 //! the failure; when the chain cannot commit, nothing is forwarded (503).
 
-mod common;
-mod proxy_support;
-
+use crate::helpers;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::helpers::proxy::*;
 use futures::{SinkExt, StreamExt};
-use proxy_support::*;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tools::mock_rack::SEED_APP;
 
 /// Open a websocket through the gateway and read it to its end; returns the text received.
 async fn websocket(
-    app: &common::TestApp,
+    app: &helpers::TestApp,
     path: &str,
     secret: &str,
     headers: &[(&str, &str)],
@@ -428,7 +426,7 @@ async fn when_the_chain_cannot_commit_nothing_is_forwarded() {
     .await;
 }
 
-async fn websocket_status(app: &common::TestApp, path: &str, secret: &str) -> u16 {
+async fn websocket_status(app: &helpers::TestApp, path: &str, secret: &str) -> u16 {
     let url = format!(
         "ws://{}{PREFIX}{path}",
         app.address.trim_start_matches("http://")

@@ -4,15 +4,12 @@
 //! every tampered field is rejected; this quarter's export provably extends
 //! last quarter's; the README's by-hand checks work with python3 and openssl.
 
-mod archive_support;
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use archive_support as s3;
-use common::{spawn_app_with, stderr, stdout, TestApp};
+use crate::helpers::s3;
+use crate::helpers::{spawn_app_with, stderr, stdout, TestApp};
 use events::{Actor, Draft};
 use serde_json::Value;
 

@@ -1,13 +1,11 @@
 //! TLS on both sides of the gateway: trusting a self-signed rack by CA file or
 //! by pinned fingerprint (and failing closed otherwise), and serving HTTPS.
 
-mod common;
-mod proxy_support;
-
+use crate::helpers;
 use std::time::Duration;
 
+use crate::helpers::proxy::*;
 use futures::StreamExt;
-use proxy_support::*;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tools::mock_rack::MockRackConfig;
 
@@ -19,7 +17,7 @@ async fn tls_rack() -> Rack {
     .await
 }
 
-async fn get_apps(app: &common::TestApp, secret: &str) -> reqwest::Response {
+async fn get_apps(app: &helpers::TestApp, secret: &str) -> reqwest::Response {
     app.client
         .get(proxy_url(app, "/apps"))
         .header("Authorization", basic(secret))
@@ -29,7 +27,7 @@ async fn get_apps(app: &common::TestApp, secret: &str) -> reqwest::Response {
 }
 
 /// The logs websocket through the gateway, read to its end.
-async fn logs(app: &common::TestApp, secret: &str) -> String {
+async fn logs(app: &helpers::TestApp, secret: &str) -> String {
     let url = format!(
         "ws://{}{PREFIX}/apps/myapp/logs",
         app.address.trim_start_matches("http://")

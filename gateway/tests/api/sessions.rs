@@ -2,12 +2,9 @@
 //! timeout, CSRF on cookie-authenticated changes, and the cookies themselves.
 //! Every ending is a `session.revoked` event, and the next call is 401.
 
-mod common;
-mod identity_support;
-
+use crate::helpers::sign_in::*;
 use gateway::auth::principal::{authenticate, SessionRules};
 use gateway::auth::AuthFailure;
-use identity_support::*;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -5,18 +5,16 @@
 //! objects that are missing or unlocked; a truncated or altered database
 //! caught against the archive.
 
-mod archive_support;
-mod common;
-
+use crate::helpers;
 use std::time::Duration;
 
-use archive_support as s3;
-use common::spawn_app_with;
+use crate::helpers::s3;
+use crate::helpers::spawn_app_with;
 use events::{Actor, Draft};
 use serde_json::Value;
 use sqlx::Executor;
 
-async fn load(app: &common::TestApp, events: usize, writers: usize) {
+async fn load(app: &helpers::TestApp, events: usize, writers: usize) {
     let mut tasks = Vec::new();
     for writer in 0..writers {
         let audit = app.state.audit.clone();
@@ -38,7 +36,7 @@ async fn load(app: &common::TestApp, events: usize, writers: usize) {
     }
 }
 
-async fn metric(app: &common::TestApp, name: &str) -> f64 {
+async fn metric(app: &helpers::TestApp, name: &str) -> f64 {
     let body = app
         .client
         .get(app.url("/metrics"))
@@ -282,7 +280,7 @@ async fn a_bucket_without_object_lock_is_never_reported_healthy_and_gets_nothing
 }
 
 /// Ship a small archive and stop the gateway; returns the app (database kept).
-async fn shipped_archive(endpoint: &str, bucket: &str, events: usize) -> common::TestApp {
+async fn shipped_archive(endpoint: &str, bucket: &str, events: usize) -> helpers::TestApp {
     let mut app = spawn_app_with(|env| {
         s3::archive_env(env, endpoint, bucket);
         env.set("CHECKPOINT_EVERY_EVENTS", "20");
@@ -490,7 +488,7 @@ async fn a_truncated_or_altered_database_is_caught_against_the_archive() {
     let chain = app.state.chain().to_owned();
     let archived = s3::archived(&client, &bucket, &chain).await;
     let newest = archived.segments.last().unwrap().1;
-    let both = |app: &common::TestApp| {
+    let both = |app: &helpers::TestApp| {
         s3::verify_json(
             &endpoint,
             &[

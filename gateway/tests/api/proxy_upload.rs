@@ -4,12 +4,9 @@
 //!
 //! `cargo test -p gateway --test proxy_upload -- --ignored --nocapture`
 
-mod common;
-mod proxy_support;
-
 use std::time::{Duration, Instant};
 
-use proxy_support::*;
+use crate::helpers::proxy::*;
 use sha2::{Digest, Sha256};
 
 #[cfg(target_os = "linux")]

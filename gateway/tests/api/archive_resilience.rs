@@ -4,14 +4,11 @@
 //! killed with SIGKILL mid-shipping (after a restart the archive is still
 //! contiguous and complete, continued from what the bucket holds).
 
-mod archive_support;
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use archive_support as s3;
-use common::spawn_app_with;
+use crate::helpers::s3;
+use crate::helpers::spawn_app_with;
 use events::{Actor, Draft};
 
 async fn append(audit: &events::store::Appender, count: usize, tag: &str) {

@@ -3,15 +3,13 @@
 //! every change is an event with the caller as actor, a token's secret is
 //! shown once and never stored or recorded, and errors are JSON.
 
-mod common;
-mod identity_support;
-
-use identity_support::*;
+use crate::helpers;
+use crate::helpers::sign_in::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 async fn call(
-    app: &common::TestApp,
+    app: &helpers::TestApp,
     method: reqwest::Method,
     path: &str,
     token: &str,

@@ -3,11 +3,9 @@
 //! `auth.login.failed` reason, single-use and expiring login state, tampered
 //! ID tokens, provisioning from settings, and the rate limit.
 
-mod common;
-mod identity_support;
-
+use crate::helpers;
+use crate::helpers::sign_in::*;
 use chrono::{DateTime, Utc};
-use identity_support::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -383,7 +381,7 @@ async fn login_state_is_single_use_expires_and_belongs_to_its_starter() {
     assert_projections_rebuild(app).await;
 }
 
-async fn age_login_states(app: &common::TestApp) {
+async fn age_login_states(app: &helpers::TestApp) {
     sqlx::query(
         "UPDATE login_states SET expires_at = now() - interval '1 second' WHERE status = 'pending'",
     )
@@ -527,7 +525,7 @@ async fn public_sign_in_routes_are_rate_limited_per_client() {
 
 #[tokio::test]
 async fn without_oauth_settings_sign_in_says_it_is_not_configured() {
-    let app = common::spawn_app().await;
+    let app = helpers::spawn_app().await;
     let start = app
         .client
         .post(app.url("/api/v1/auth/cli/start"))

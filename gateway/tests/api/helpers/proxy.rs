@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tools::mock_rack::{MockRack, MockRackConfig, RunningMockRack};
 
-use crate::common::{spawn_app_with, TestApp};
+use super::app::{spawn_app_with, TestApp};
 
 /// The rack's own password in these tests (the gateway holds it; clients never see it).
 pub const RACK_TOKEN: &str = "rack-secret-7c1d2e3f4a5b";
@@ -381,7 +381,7 @@ impl ServerProcess {
     pub async fn start(rack_url: &str, rack_token: &str, extra: &[(&str, &str)]) -> ServerProcess {
         let db = testkit::fresh_database().await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let (key_file, _) = crate::common::new_key(dir.path());
+        let (key_file, _) = super::app::new_key(dir.path());
         let stdout_path = dir.path().join("stdout");
         let stderr_path = dir.path().join("stderr");
         let port = testkit::free_port();
@@ -445,15 +445,15 @@ impl ServerProcess {
 
     /// A token made by the operator command, as an operator would.
     pub fn token(&self, name: &str, role: &str) -> String {
-        let out = crate::common::server_command(
+        let out = super::app::server_command(
             &self.db.url,
             &self.key_file,
             &[
                 "token", "create", "--name", name, "--role", role, "--output", "token",
             ],
         );
-        assert!(out.status.success(), "{}", crate::common::stderr(&out));
-        crate::common::stdout(&out).trim().to_owned()
+        assert!(out.status.success(), "{}", super::app::stderr(&out));
+        super::app::stdout(&out).trim().to_owned()
     }
 
     /// SIGTERM, then wait (bounded) for a clean exit.

@@ -2,14 +2,12 @@
 //! a private settings directory per run, and the outcome each role should get.
 //! Skipped loudly (not failed) when no CLI is available.
 
-mod common;
-mod proxy_support;
-
+use crate::helpers;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use proxy_support::*;
+use crate::helpers::proxy::*;
 use tokio::io::AsyncWriteExt;
 use tools::mock_rack::SEED_APP;
 
@@ -55,7 +53,7 @@ struct Cli {
 }
 
 impl Cli {
-    fn new(bin: &Path, app: &common::TestApp, secret: &str) -> Cli {
+    fn new(bin: &Path, app: &helpers::TestApp, secret: &str) -> Cli {
         let host = app.address.trim_start_matches("http://");
         Cli::with_url(bin, format!("http://convox:{secret}@{host}{PREFIX}"))
     }
@@ -109,7 +107,7 @@ impl Cli {
 }
 
 /// Every event's canonical bytes, as stored (what an auditor exports).
-async fn chain_text(app: &common::TestApp) -> String {
+async fn chain_text(app: &helpers::TestApp) -> String {
     let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT canonical FROM events ORDER BY seq")
         .fetch_all(&app.pool)
         .await

@@ -6,13 +6,10 @@
 //! stderr are searched for every secret: zero hits. Stdout also has exactly
 //! one request line per request.
 
-mod common;
-mod proxy_support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use proxy_support::{basic, raw, ServerProcess, PREFIX};
+use crate::helpers::proxy::{basic, raw, ServerProcess, PREFIX};
 use serde::Deserialize;
 use tools::mock_rack::{MockRack, MockRackConfig};
 
@@ -34,7 +31,7 @@ const CORPUS_RACK_TOKEN: &str = "rack-password-Corpus023-do-not-log";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_of_the_corpus_reaches_the_chain_stdout_or_stderr() {
-    let corpus: Vec<Case> = serde_json::from_str(include_str!("data/redaction_corpus.json"))
+    let corpus: Vec<Case> = serde_json::from_str(include_str!("../data/redaction_corpus.json"))
         .expect("the corpus parses");
     assert!(corpus.len() >= 20);
 

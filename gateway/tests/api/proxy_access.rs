@@ -3,12 +3,9 @@
 //! credentials, the cookie refusal, the failed-authentication rate limit, and
 //! the headers the rack sees.
 
-mod common;
-mod proxy_support;
-
 use std::time::Duration;
 
-use proxy_support::*;
+use crate::helpers::proxy::*;
 use serde_json::Value;
 use tools::mock_rack::{SEED_APP, SEED_RELEASE};
 

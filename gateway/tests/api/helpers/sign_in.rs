@@ -13,7 +13,7 @@ use tools::mock_oauth::{
     MockOAuth, MockOAuthConfig, MockOAuthHandle, DEV_CLIENT_ID, DEV_CLIENT_SECRET,
 };
 
-use crate::common::{spawn_app_with, TestApp};
+use super::app::{spawn_app_with, TestApp};
 use gateway::settings::Env;
 
 pub const USERS: [(&str, &str); 4] = [

@@ -1,11 +1,10 @@
 //! The server skeleton: start-up event, health/ready/metrics, checkpoints,
 //! fail-closed readiness, and an orderly stop on SIGTERM.
 
-mod common;
-
+use crate::helpers;
 use std::time::Duration;
 
-use common::spawn_app_with;
+use crate::helpers::spawn_app_with;
 use events::checkpoint::open_checkpoint;
 use events::merkle::{leaf_hash, CompactRange};
 use events::note::Verifier;
@@ -207,8 +206,8 @@ async fn checkpoints_follow_time_while_events_arrive_and_one_replica_signs() {
 async fn ready_is_503_and_appends_fail_fast_while_postgres_is_down() {
     let pg = testkit::PrivatePostgres::start();
     let dir = tempfile::tempdir().unwrap();
-    let (key, _) = common::new_key(dir.path());
-    let mut env = common::test_env(&pg.url(), &key);
+    let (key, _) = helpers::new_key(dir.path());
+    let mut env = helpers::test_env(&pg.url(), &key);
     env.set("AUDIT_APPEND_TIMEOUT_MS", "500");
     let app =
         gateway::startup::Application::build(gateway::settings::Settings::from_env(&env).unwrap())
@@ -277,7 +276,7 @@ async fn ready_is_503_and_appends_fail_fast_while_postgres_is_down() {
 async fn sigterm_stops_accepting_drains_and_exits_zero() {
     let db = testkit::fresh_database().await;
     let dir = tempfile::tempdir().unwrap();
-    let (key, _) = common::new_key(dir.path());
+    let (key, _) = helpers::new_key(dir.path());
     let port = testkit::free_port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_rack-gateway-server"))
         .arg("serve")
