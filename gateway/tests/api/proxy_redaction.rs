@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::helpers::proxy::{basic, raw, ServerProcess, PREFIX};
+use crate::helpers::{basic, raw, ServerProcess, PREFIX};
 use serde::Deserialize;
 use tools::mock_rack::{MockRack, MockRackConfig};
 
@@ -45,7 +45,7 @@ async fn no_secret_of_the_corpus_reaches_the_chain_stdout_or_stderr() {
     .await
     .expect("mock rack")
     .spawn();
-    let mut gateway = ServerProcess::start(
+    let mut gateway = ServerProcess::in_front_of(
         &rack.url(),
         CORPUS_RACK_TOKEN,
         &[
@@ -121,7 +121,7 @@ async fn no_secret_of_the_corpus_reaches_the_chain_stdout_or_stderr() {
 
     let stdout = gateway.stdout();
     let stderr = gateway.stderr();
-    let pool = gateway.db.pool().await;
+    let pool = gateway.pool().await;
     let canonical: Vec<Vec<u8>> = sqlx::query_scalar("SELECT canonical FROM events ORDER BY seq")
         .fetch_all(&pool)
         .await

@@ -2,11 +2,12 @@
 //! timeout, CSRF on cookie-authenticated changes, and the cookies themselves.
 //! Every ending is a `session.revoked` event, and the next call is 401.
 
-use crate::helpers::sign_in::*;
 use gateway::auth::principal::{authenticate, SessionRules};
 use gateway::auth::AuthFailure;
 use reqwest::StatusCode;
 use serde_json::json;
+
+use crate::helpers::{error_reason, location, set_cookie, Rack, Role, TestApp};
 
 fn rules() -> SessionRules {
     SessionRules {
@@ -16,29 +17,19 @@ fn rules() -> SessionRules {
 
 #[tokio::test]
 async fn logout_ends_the_session_for_every_later_call() {
-    let stack = stack(|_| {}).await;
-    let app = &stack.app;
-    let login = cli_login(app, "deployer@example.com").await;
-    let token = login["token"].as_str().unwrap();
-    assert_eq!(info(app, token).await.0, StatusCode::OK);
+    let app = TestApp::build().sign_in().spawn().await;
+    let deployer = app.signed_in(Role::Deployer).await;
+    let token = deployer.token.as_str();
+    assert_eq!(app.as_(token).info().await.status, StatusCode::OK);
 
-    let out = app
-        .client
-        .post(app.url("/api/v1/auth/logout"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(out.status(), StatusCode::OK);
-    assert_eq!(
-        out.json::<serde_json::Value>().await.unwrap(),
-        json!({"status": "logged_out"})
-    );
+    let out = app.as_(token).logout().await;
+    assert_eq!(out.status, StatusCode::OK);
+    assert_eq!(out.body, json!({"status": "logged_out"}));
 
-    let (status, headers, body) = info(app, token).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(error_reason(&headers), "revoked");
-    assert_eq!(body, json!({"error": "token revoked"}));
+    let refused = app.as_(token).info().await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.reason(), "revoked");
+    assert_eq!(refused.body, json!({"error": "token revoked"}));
     // The rack proxy asks the same question, and gets the same answer.
     assert_eq!(
         authenticate(&app.pool, rules(), token).await,
@@ -47,213 +38,135 @@ async fn logout_ends_the_session_for_every_later_call() {
     let revoked = app.events_of("session.revoked").await;
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0]["data"]["reason"], "logout");
-    assert_eq!(revoked[0]["data"]["session_id"], login["session_id"]);
+    assert_eq!(
+        revoked[0]["data"]["session_id"],
+        deployer.id.clone().unwrap()
+    );
     assert_eq!(revoked[0]["actor"]["email"], "deployer@example.com");
     let logout = app.events_of("auth.logout").await;
     assert_eq!(logout.len(), 1);
     assert_eq!(logout[0]["data"]["channel"], "cli");
 
     // Logging out twice, or without credentials, is refused.
-    let again = app
-        .client
-        .post(app.url("/api/v1/auth/logout"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
-    let none = app
-        .client
-        .post(app.url("/api/v1/auth/logout"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(error_reason(none.headers()), "missing_credentials");
-    assert_no_secrets_in_events(app, &[token.to_owned()]).await;
-    assert_projections_rebuild(app).await;
+    let again = app.as_(token).logout().await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    let none = app.anonymous().logout().await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(none.reason(), "missing_credentials");
+    app.assert_no_secrets_in_events(&[token.to_owned()]).await;
+    app.assert_projections_rebuild().await;
 }
 
 #[tokio::test]
 async fn admins_revoke_sessions_and_disabling_a_user_ends_theirs() {
     // A rack behind the proxy, so the refusals below are shown where they matter most.
-    let rack = tools::mock_rack::MockRack::bind(
-        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-        tools::mock_rack::MockRackConfig {
-            password: "rack-secret".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("mock rack")
-    .spawn();
-    let rack_url = rack.url();
-    let stack = stack(|env| {
-        env.set("RACK_HOST", rack_url.clone());
-        env.set("RACK_TOKEN", "rack-secret");
-    })
-    .await;
-    let app = &stack.app;
-    let proxy = |token: String| {
-        let request = app
-            .client
-            .get(app.url("/api/v1/rack-proxy/apps"))
-            .basic_auth("convox", Some(token));
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).sign_in().spawn().await;
+    let proxy = |token: &str| {
+        let (app, token) = (&app, token.to_owned());
         async move {
-            let response = request.send().await.unwrap();
+            let response = app.proxy(&token).get("/apps").await;
             (response.status(), error_reason(response.headers()))
         }
     };
-    let admin = cli_login(app, "admin@example.com").await;
-    let admin_token = admin["token"].as_str().unwrap().to_owned();
-    let viewer_1 = cli_login(app, "viewer@example.com").await;
-    let viewer_2 = web_login(&stack, "viewer@example.com", None)
-        .await
-        .session
-        .unwrap();
-    let ops = cli_login(app, "ops@example.com").await;
-    let ops_token = ops["token"].as_str().unwrap();
-    let viewer_1_token = viewer_1["token"].as_str().unwrap();
+    let admin_session = app.signed_in(Role::Admin).await;
+    let admin = app.as_(&admin_session.token);
+    let viewer_1 = app.signed_in(Role::Viewer).await;
+    let viewer_2 = app.signed_in_on_the_web(Role::Viewer).await;
+    let ops = app.signed_in(Role::Ops).await;
+    let ops_session_id = ops.id.clone().unwrap();
 
     // A user reads their own sessions, not someone else's.
     let own = app
-        .client
-        .get(app.url("/api/v1/users/viewer@example.com/sessions"))
-        .bearer_auth(viewer_1_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(own.status(), StatusCode::OK);
-    let own: serde_json::Value = own.json().await.unwrap();
+        .as_(&viewer_1.token)
+        .sessions_of("viewer@example.com")
+        .await;
+    assert_eq!(own.status, StatusCode::OK);
+    let own = own.body;
     assert_eq!(own.as_array().unwrap().len(), 2);
     assert!(
         !own.to_string().contains("token"),
         "no secret or hash: {own}"
     );
     let other = app
-        .client
-        .get(app.url("/api/v1/users/ops@example.com/sessions"))
-        .bearer_auth(viewer_1_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(other.status(), StatusCode::FORBIDDEN);
-    let body: serde_json::Value = other.json().await.unwrap();
+        .as_(&viewer_1.token)
+        .sessions_of("ops@example.com")
+        .await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        body["error"],
+        other.body["error"],
         "permission denied: gateway:user:read requires admin role"
     );
     // ...and cannot revoke anything.
-    let url = format!(
-        "/api/v1/users/ops@example.com/sessions/{}/revoke",
-        ops["session_id"].as_str().unwrap()
-    );
     let denied = app
-        .client
-        .post(app.url(&url))
-        .bearer_auth(viewer_1_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
-    let body: serde_json::Value = denied.json().await.unwrap();
+        .as_(&viewer_1.token)
+        .revoke_session("ops@example.com", &ops_session_id)
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        body["error"],
+        denied.body["error"],
         "permission denied: gateway:user:update requires admin role"
     );
-    assert_eq!(info(app, ops_token).await.0, StatusCode::OK);
-    assert_eq!(proxy(ops_token.to_owned()).await.0, StatusCode::OK);
-    assert_eq!(proxy(viewer_1_token.to_owned()).await.0, StatusCode::OK);
+    assert_eq!(app.as_(&ops.token).info().await.status, StatusCode::OK);
+    assert_eq!(proxy(&ops.token).await.0, StatusCode::OK);
+    assert_eq!(proxy(&viewer_1.token).await.0, StatusCode::OK);
 
     // The admin revokes one session: the next call with it is refused.
-    let revoked = app
-        .client
-        .post(app.url(&url))
-        .bearer_auth(&admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), StatusCode::OK);
-    let session: serde_json::Value = revoked.json().await.unwrap();
-    assert_eq!(session["revoke_reason"], "admin");
-    assert_eq!(session["revoked_by"], "admin@example.com");
-    let (status, headers, _) = info(app, ops_token).await;
+    let revoked = admin
+        .revoke_session("ops@example.com", &ops_session_id)
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK);
+    assert_eq!(revoked.body["revoke_reason"], "admin");
+    assert_eq!(revoked.body["revoked_by"], "admin@example.com");
+    let refused = app.as_(&ops.token).info().await;
     assert_eq!(
-        (status, error_reason(&headers).as_str()),
+        (refused.status, refused.reason().as_str()),
         (StatusCode::UNAUTHORIZED, "revoked")
     );
     assert_eq!(
-        authenticate(&app.pool, rules(), ops_token).await,
+        authenticate(&app.pool, rules(), &ops.token).await,
         Err(AuthFailure::Revoked)
     );
     assert_eq!(
-        proxy(ops_token.to_owned()).await,
+        proxy(&ops.token).await,
         (StatusCode::UNAUTHORIZED, "revoked".to_owned()),
         "the rack proxy refuses the revoked session on the next call"
     );
-    let twice = app
-        .client
-        .post(app.url(&url))
-        .bearer_auth(&admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(twice.status(), StatusCode::CONFLICT);
+    let twice = admin
+        .revoke_session("ops@example.com", &ops_session_id)
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
 
     // Disabling the viewer ends both of their sessions at once.
-    let disabled = app
-        .client
-        .post(app.url("/api/v1/users/viewer@example.com/disable"))
-        .bearer_auth(&admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(disabled.status(), StatusCode::OK);
-    let user: serde_json::Value = disabled.json().await.unwrap();
-    assert_eq!(user["disabled"], true);
-    assert_eq!(user["sessions_revoked"], 2);
-    for token in [viewer_1_token, viewer_2.as_str()] {
-        let (status, _, _) = info(app, token).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let disabled = admin.disable_user("viewer@example.com").await;
+    assert_eq!(disabled.status, StatusCode::OK);
+    assert_eq!(disabled.body["disabled"], true);
+    assert_eq!(disabled.body["sessions_revoked"], 2);
+    for token in [&viewer_1.token, &viewer_2.token] {
+        assert_eq!(app.as_(token).info().await.status, StatusCode::UNAUTHORIZED);
         assert!(authenticate(&app.pool, rules(), token).await.is_err());
         assert_eq!(
-            proxy(token.to_owned()).await.0,
+            proxy(token).await.0,
             StatusCode::UNAUTHORIZED,
             "the rack proxy refuses the disabled user's sessions"
         );
     }
-    let page = get_page(app, "/app", Some(&viewer_2)).await;
+    let page = app.with_cookie(&viewer_2.token).page("/app").await;
     assert_eq!(location(&page), "/app/login");
 
     // revoke_all for a user with live sessions.
-    let deployer_a = cli_login(app, "deployer@example.com").await;
-    let deployer_b = cli_login(app, "deployer@example.com").await;
-    let all = app
-        .client
-        .post(app.url("/api/v1/users/deployer@example.com/sessions/revoke_all"))
-        .bearer_auth(&admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(all.status(), StatusCode::OK);
-    assert_eq!(
-        all.json::<serde_json::Value>().await.unwrap(),
-        json!({"revoked": 2})
-    );
-    for login in [&deployer_a, &deployer_b] {
+    let deployer_a = app.signed_in(Role::Deployer).await;
+    let deployer_b = app.signed_in(Role::Deployer).await;
+    let all = admin.revoke_all_sessions("deployer@example.com").await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(all.body, json!({"revoked": 2}));
+    for session in [&deployer_a, &deployer_b] {
         assert_eq!(
-            info(app, login["token"].as_str().unwrap()).await.0,
+            app.as_(&session.token).info().await.status,
             StatusCode::UNAUTHORIZED
         );
     }
-    let listed = app
-        .client
-        .get(app.url("/api/v1/users/deployer@example.com/sessions"))
-        .bearer_auth(&admin_token)
-        .send()
-        .await
-        .unwrap();
-    let listed: serde_json::Value = listed.json().await.unwrap();
+    let listed = admin.sessions_of("deployer@example.com").await.body;
     assert!(listed
         .as_array()
         .unwrap()
@@ -270,149 +183,102 @@ async fn admins_revoke_sessions_and_disabling_a_user_ends_theirs() {
         reasons,
         ["admin", "user_disabled", "user_disabled", "admin", "admin"]
     );
-    assert_no_secrets_in_events(app, &[admin_token.clone(), viewer_2.clone()]).await;
-    assert_projections_rebuild(app).await;
+    app.assert_no_secrets_in_events(&[admin_session.token.clone(), viewer_2.token.clone()])
+        .await;
+    app.assert_projections_rebuild().await;
 }
 
 #[tokio::test]
 async fn an_idle_web_session_is_refused_and_revoked() {
-    let stack = stack(|env| env.set("SESSION_TIMEOUT_MINUTES", "5")).await;
-    let app = &stack.app;
-    let session = web_login(&stack, "ops@example.com", None)
-        .await
-        .session
-        .unwrap();
-    let page = get_page(app, "/app", Some(&session)).await;
+    let app = TestApp::build()
+        .sign_in()
+        .env("SESSION_TIMEOUT_MINUTES", "5")
+        .spawn()
+        .await;
+    let session = app.signed_in_on_the_web(Role::Ops).await.token;
+    let page = app.with_cookie(&session).page("/app").await;
     assert_eq!(page.status(), StatusCode::OK);
     // Six minutes pass without use.
     sqlx::query("UPDATE session_activity SET last_seen_at = now() - interval '6 minutes'")
         .execute(&app.pool)
         .await
         .unwrap();
-    let (status, headers, _) = info(app, &session).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(error_reason(&headers), "idle_timeout");
+    let refused = app.as_(&session).info().await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.reason(), "idle_timeout");
     let revoked = app.events_of("session.revoked").await;
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0]["data"]["reason"], "idle_timeout");
     assert_eq!(revoked[0]["actor"]["kind"], "system");
-    let page = get_page(app, "/app", Some(&session)).await;
+    let page = app.with_cookie(&session).page("/app").await;
     assert_eq!(location(&page), "/app/login");
     // CLI sessions have no idle timeout.
-    let cli = cli_login(app, "ops@example.com").await;
-    let token = cli["token"].as_str().unwrap();
-    assert_eq!(info(app, token).await.0, StatusCode::OK);
-    assert_projections_rebuild(app).await;
+    let cli = app.signed_in(Role::Ops).await;
+    assert_eq!(app.as_(&cli.token).info().await.status, StatusCode::OK);
+    app.assert_projections_rebuild().await;
 }
 
 #[tokio::test]
 async fn cookie_authenticated_changes_need_the_csrf_token() {
-    let stack = stack(|_| {}).await;
-    let app = &stack.app;
-    let session = web_login(&stack, "admin@example.com", None)
-        .await
-        .session
-        .unwrap();
-    let cookie = format!("session_token={session}");
+    let app = TestApp::build().sign_in().spawn().await;
+    let session = app.signed_in_on_the_web(Role::Admin).await.token;
+    let browser = app.with_cookie(&session);
     let new_user = json!({"email": "new@example.com", "role": "viewer"});
     let before = app.event_count().await;
 
     // Reads with the cookie alone are fine.
-    let read = app
-        .client
-        .get(app.url("/api/v1/users"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(browser.users().await.status, StatusCode::OK);
 
     for token in [
         None,
         Some("bm90IHRoZSB0b2tlbg=="),
-        Some(csrf_token(app, "rgw_sess_other").as_str()),
+        Some(app.csrf_token("rgw_sess_other").as_str()),
     ] {
-        let mut request = app
-            .client
-            .post(app.url("/api/v1/users"))
-            .header("cookie", &cookie)
-            .json(&new_user);
-        if let Some(token) = token {
-            request = request.header("x-csrf-token", token);
-        }
-        let refused = request.send().await.unwrap();
-        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{token:?}");
-        assert_eq!(error_reason(refused.headers()), "csrf_failed");
-        let body: serde_json::Value = refused.json().await.unwrap();
-        assert!(body["error"].as_str().unwrap().contains("CSRF"));
+        let caller = match token {
+            Some(token) => app.with_cookie(&session).csrf(token),
+            None => app.with_cookie(&session),
+        };
+        let refused = caller.create_user(new_user.clone()).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{token:?}");
+        assert_eq!(refused.reason(), "csrf_failed");
+        assert!(refused.body["error"].as_str().unwrap().contains("CSRF"));
     }
     let created: i64 = app.event_count().await - before;
     assert_eq!(created, 0, "a refused change writes nothing");
 
     let accepted = app
-        .client
-        .post(app.url("/api/v1/users"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", csrf_token(app, &session))
-        .json(&new_user)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(accepted.status(), StatusCode::CREATED);
+        .with_cookie(&session)
+        .csrf(&app.csrf_token(&session))
+        .create_user(new_user)
+        .await;
+    assert_eq!(accepted.status, StatusCode::CREATED);
     // A Bearer credential is not sent by browsers on their own: no CSRF token needed.
     let bearer = app
-        .client
-        .put(app.url("/api/v1/users/new@example.com"))
-        .bearer_auth(&session)
-        .json(&json!({"role": "ops"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bearer.status(), StatusCode::OK);
+        .as_(&session)
+        .update_user("new@example.com", json!({"role": "ops"}))
+        .await;
+    assert_eq!(bearer.status, StatusCode::OK);
 
     // The /app page carries the token for its sign-out form.
-    let html = get_page(app, "/app", Some(&session))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let html = browser.page("/app").await.text().await.unwrap();
     // (HTML-escaped: minijinja writes '/' as &#x2f;.)
     let html = html.replace("&#x2f;", "/");
-    assert!(html.contains(&csrf_token(app, &session)), "{html}");
+    assert!(html.contains(&app.csrf_token(&session)), "{html}");
 
     // Logout without the token: POST is refused, GET only asks.
-    let post = app
-        .client
-        .post(app.url("/api/v1/auth/web/logout"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let post = browser.web_logout(None).await;
     assert_eq!(post.status(), StatusCode::FORBIDDEN);
-    let get = app
-        .client
-        .get(app.url("/api/v1/auth/web/logout"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let get = browser.page("/api/v1/auth/web/logout").await;
     assert_eq!(get.status(), StatusCode::OK);
     assert!(get.text().await.unwrap().contains("Sign out?"));
     assert_eq!(
-        info(app, &session).await.0,
+        app.as_(&session).info().await.status,
         StatusCode::OK,
         "still signed in"
     );
 
     // The form's POST signs out and clears the cookie.
-    let out = app
-        .client
-        .post(app.url("/api/v1/auth/web/logout"))
-        .header("cookie", &cookie)
-        .form(&[("csrf_token", csrf_token(app, &session))])
-        .send()
-        .await
-        .unwrap();
+    let out = browser.web_logout(Some(&app.csrf_token(&session))).await;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&out), "/app/login");
     let cleared = set_cookie(out.headers(), "session_token").unwrap();
@@ -420,18 +286,22 @@ async fn cookie_authenticated_changes_need_the_csrf_token() {
         cleared.starts_with("session_token=;") && cleared.contains("Max-Age=0"),
         "{cleared}"
     );
-    assert_eq!(info(app, &session).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.as_(&session).info().await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let logout = app.events_of("auth.logout").await;
     assert_eq!(logout.len(), 1);
     assert_eq!(logout[0]["data"]["channel"], "web");
-    assert_no_secrets_in_events(app, &[session.clone(), csrf_token(app, &session)]).await;
-    assert_projections_rebuild(app).await;
+    app.assert_no_secrets_in_events(&[session.clone(), app.csrf_token(&session)])
+        .await;
+    app.assert_projections_rebuild().await;
 }
 
 #[tokio::test]
 async fn cookies_are_httponly_lax_and_secure_on_https() {
-    let stack = stack(|_| {}).await;
-    let login = web_login(&stack, "viewer@example.com", None).await;
+    let app = TestApp::build().sign_in().spawn().await;
+    let login = app.web_login("viewer@example.com", None).await;
     let state = set_cookie(&login.login_headers, "rgw_login_state").unwrap();
     assert!(state.contains("; Path=/api/v1/auth/web;"), "{state}");
     assert!(state.contains("; Max-Age=600;"), "{state}");
@@ -456,28 +326,23 @@ async fn cookies_are_httponly_lax_and_secure_on_https() {
 
     // Behind https, the same cookies are Secure.
     let public = "https://gateway.example.test";
-    let secure = stack_with(
-        |provider| {
+    let app = TestApp::build()
+        .provider(|provider| {
             provider.redirect_uris = vec![format!("{public}/api/v1/auth/web/callback")];
-        },
-        |env| env.set("PUBLIC_URL", public),
-    )
-    .await;
-    let app = &secure.app;
-    let start = app
-        .client
-        .get(app.url("/api/v1/auth/web/login"))
-        .send()
-        .await
-        .unwrap();
+        })
+        .env("PUBLIC_URL", public)
+        .spawn()
+        .await;
+    let start = app.web_login_start().await;
     let state = set_cookie(start.headers(), "rgw_login_state").unwrap();
     assert!(state.ends_with("; Secure"), "{state}");
-    let callback =
-        provider_redirect(&app.client, &location(&start), "viewer@example.com", None).await;
+    let callback = app
+        .provider_redirect(&location(&start), "viewer@example.com", None)
+        .await;
     assert_eq!(callback.host_str(), Some("gateway.example.test"));
     let landing = app
         .client
-        .get(on_app(app, &callback))
+        .get(app.on_app(&callback))
         .header("cookie", state.split(';').next().unwrap())
         .send()
         .await

@@ -3,35 +3,18 @@
 //! every change is an event with the caller as actor, a token's secret is
 //! shown once and never stored or recorded, and errors are JSON.
 
-use crate::helpers;
-use crate::helpers::sign_in::*;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-async fn call(
-    app: &helpers::TestApp,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
+use crate::helpers::{error_reason, Role, TestApp};
 
 #[tokio::test]
 async fn users_are_managed_by_admins_only() {
-    let stack = stack(|_| {}).await;
-    let app = &stack.app;
-    let admin = cli_login(app, "admin@example.com").await;
-    let admin = admin["token"].as_str().unwrap().to_owned();
-    let deployer = cli_login(app, "deployer@example.com").await;
-    let deployer = deployer["token"].as_str().unwrap().to_owned();
+    let app = TestApp::build().sign_in().spawn().await;
+    let admin = app.signed_in(Role::Admin).await;
+    let admin = app.as_(&admin.token);
+    let deployer = app.signed_in(Role::Deployer).await;
+    let as_deployer = app.as_(&deployer.token);
     use reqwest::Method as M;
 
     // Non-admins: the standard denial, and nothing written.
@@ -64,41 +47,29 @@ async fn users_are_managed_by_admins_only() {
         ),
     ];
     for (method, path, body, permission) in denials {
-        let (status, body) = call(app, method, path, &deployer, body).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        let denied = as_deployer.call(method, path, body).await;
+        assert_eq!(denied.status, StatusCode::FORBIDDEN, "{path}");
         assert_eq!(
-            body,
+            denied.body,
             json!({"error": format!("permission denied: {permission} requires admin role")})
         );
     }
     assert_eq!(app.event_count().await, before);
     // A user reads their own record.
-    let (status, me) = call(
-        app,
-        M::GET,
-        "/api/v1/users/deployer@example.com",
-        &deployer,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(me["role"], "deployer");
+    let me = as_deployer.user("deployer@example.com").await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["role"], "deployer");
 
     // Admins.
-    let (status, list) = call(app, M::GET, "/api/v1/users", &admin, None).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(list.as_array().unwrap().len(), 4);
-    let (status, created) = call(
-        app,
-        M::POST,
-        "/api/v1/users",
-        &admin,
-        Some(json!({"email": "Alice@Example.com", "role": "deployer", "name": "Alice"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(created["email"], "alice@example.com");
-    assert_eq!(created["name"], "Alice");
+    let list = admin.users().await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.body.as_array().unwrap().len(), 4);
+    let created = admin
+        .create_user(json!({"email": "Alice@Example.com", "role": "deployer", "name": "Alice"}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.body["email"], "alice@example.com");
+    assert_eq!(created.body["name"], "Alice");
     let event = app.events_of("user.created").await.pop().unwrap();
     assert_eq!(event["actor"]["kind"], "user");
     assert_eq!(event["actor"]["email"], "admin@example.com");
@@ -132,105 +103,70 @@ async fn users_are_managed_by_admins_only() {
         ),
     ];
     for (body, want, text) in refusals {
-        let (status, answer) =
-            call(app, M::POST, "/api/v1/users", &admin, Some(body.clone())).await;
-        assert_eq!(status, want, "{body}");
+        let answer = admin.create_user(body.clone()).await;
+        assert_eq!(answer.status, want, "{body}");
         assert!(
-            answer["error"].as_str().unwrap().contains(text),
-            "{body}: {answer}"
+            answer.body["error"].as_str().unwrap().contains(text),
+            "{body}: {}",
+            answer.body
         );
     }
 
-    let (status, changed) = call(
-        app,
-        M::PUT,
-        "/api/v1/users/alice@example.com",
-        &admin,
-        Some(json!({"role": "ops"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(changed["role"], "ops");
+    let changed = admin
+        .update_user("alice@example.com", json!({"role": "ops"}))
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    assert_eq!(changed.body["role"], "ops");
     let event = app.events_of("user.role_changed").await.pop().unwrap();
     assert_eq!(event["data"]["previous_role"], "deployer");
     assert_eq!(event["actor"]["email"], "admin@example.com");
-    let (status, _) = call(
-        app,
-        M::GET,
-        "/api/v1/users/nobody@example.com",
-        &admin,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let nobody = admin.user("nobody@example.com").await;
+    assert_eq!(nobody.status, StatusCode::NOT_FOUND);
 
-    let (status, disabled) = call(
-        app,
-        M::POST,
-        "/api/v1/users/deployer@example.com/disable",
-        &admin,
-        Some(json!({"reason": "left"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(disabled["disabled"], true);
-    assert_eq!(disabled["sessions_revoked"], 1);
+    let disabled = admin
+        .disable_user_because("deployer@example.com", "left")
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK);
+    assert_eq!(disabled.body["disabled"], true);
+    assert_eq!(disabled.body["sessions_revoked"], 1);
     assert_eq!(
         app.events_of("user.disabled").await[0]["data"]["reason"],
         "left"
     );
-    assert_eq!(info(app, &deployer).await.0, StatusCode::UNAUTHORIZED);
-    let (status, again) = call(
-        app,
-        M::POST,
-        "/api/v1/users/deployer@example.com/disable",
-        &admin,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{again}");
-    assert_projections_rebuild(app).await;
+    assert_eq!(as_deployer.info().await.status, StatusCode::UNAUTHORIZED);
+    let again = admin.disable_user("deployer@example.com").await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    app.assert_projections_rebuild().await;
 }
 
 #[tokio::test]
 async fn api_tokens_show_their_secret_once_and_work_until_revoked() {
-    let stack = stack(|_| {}).await;
-    let app = &stack.app;
-    let admin = cli_login(app, "admin@example.com").await;
-    let admin = admin["token"].as_str().unwrap().to_owned();
-    let viewer = cli_login(app, "viewer@example.com").await;
-    let viewer = viewer["token"].as_str().unwrap().to_owned();
-    use reqwest::Method as M;
+    let app = TestApp::build().sign_in().spawn().await;
+    let admin_session = app.signed_in(Role::Admin).await;
+    let admin = app.as_(&admin_session.token);
+    let viewer_session = app.signed_in(Role::Viewer).await;
+    let viewer = app.as_(&viewer_session.token);
 
-    let (status, body) = call(
-        app,
-        M::POST,
-        "/api/v1/api-tokens",
-        &viewer,
-        Some(json!({"name": "ci", "role": "cicd"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let denied = viewer
+        .create_api_token(json!({"name": "ci", "role": "cicd"}))
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        body["error"],
+        denied.body["error"],
         "permission denied: gateway:api_token:create requires admin role"
     );
-    let (status, body) = call(app, M::GET, "/api/v1/api-tokens", &viewer, None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let denied = viewer.api_tokens().await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        body["error"],
+        denied.body["error"],
         "permission denied: gateway:api_token:read requires admin role"
     );
 
-    let (status, created) = call(
-        app,
-        M::POST,
-        "/api/v1/api-tokens",
-        &admin,
-        Some(json!({"name": "deploy-bot", "role": "cicd", "user_email": "ops@example.com", "expires_at": "2099-01-01T00:00:00Z"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let created = admin
+        .create_api_token(json!({"name": "deploy-bot", "role": "cicd", "user_email": "ops@example.com", "expires_at": "2099-01-01T00:00:00Z"}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let created = created.body;
     let secret = created["token"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("rgw_token_") && secret.len() == "rgw_token_".len() + 43);
     assert_eq!(created["name"], "deploy-bot");
@@ -241,27 +177,22 @@ async fn api_tokens_show_their_secret_once_and_work_until_revoked() {
     let id = created["id"].as_str().unwrap().to_owned();
 
     // The token authenticates as itself.
-    let (status, _, me) = info(app, &secret).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(me["credential"]["kind"], "api_token");
-    assert_eq!(me["credential"]["name"], "deploy-bot");
-    assert_eq!(me["credential"]["role"], "cicd");
-    assert_eq!(me["rack"]["name"], "default");
-    assert_eq!(me["version"]["gateway"], env!("CARGO_PKG_VERSION"));
+    let me = app.as_(&secret).info().await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["credential"]["kind"], "api_token");
+    assert_eq!(me.body["credential"]["name"], "deploy-bot");
+    assert_eq!(me.body["credential"]["role"], "cicd");
+    assert_eq!(me.body["rack"]["name"], "default");
+    assert_eq!(me.body["version"]["gateway"], env!("CARGO_PKG_VERSION"));
 
     // Reads never show the secret (or its hash) again.
-    let (status, list) = call(app, M::GET, "/api/v1/api-tokens", &admin, None).await;
-    assert_eq!(status, StatusCode::OK);
+    let list = admin.api_tokens().await;
+    assert_eq!(list.status, StatusCode::OK);
+    let list = list.body;
     assert_eq!(list.as_array().unwrap().len(), 1);
-    let (status, one) = call(
-        app,
-        M::GET,
-        &format!("/api/v1/api-tokens/{id}"),
-        &admin,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let one = admin.api_token(&id).await;
+    assert_eq!(one.status, StatusCode::OK);
+    let one = one.body;
     for shown in [&list[0], &one] {
         assert!(
             shown.get("token").is_none() && shown.get("token_sha256").is_none(),
@@ -274,91 +205,59 @@ async fn api_tokens_show_their_secret_once_and_work_until_revoked() {
         !text.contains(&secret) && !text.contains(&gateway::auth::secrets::sha256_hex(&secret))
     );
 
-    let (status, body) = call(
-        app,
-        M::POST,
-        "/api/v1/api-tokens",
-        &admin,
-        Some(json!({"name": "deploy-bot", "role": "cicd"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    let (status, body) = call(
-        app,
-        M::POST,
-        "/api/v1/api-tokens",
-        &admin,
-        Some(json!({"name": "x", "role": "cicd", "expires_at": "2001-01-01T00:00:00Z"})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    let (status, _) = call(app, M::GET, "/api/v1/api-tokens/not-a-uuid", &admin, None).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = call(
-        app,
-        M::GET,
-        &format!("/api/v1/api-tokens/{}", uuid::Uuid::new_v4()),
-        &admin,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let taken = admin
+        .create_api_token(json!({"name": "deploy-bot", "role": "cicd"}))
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT, "{}", taken.body);
+    let past = admin
+        .create_api_token(
+            json!({"name": "x", "role": "cicd", "expires_at": "2001-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(past.status, StatusCode::BAD_REQUEST, "{}", past.body);
+    assert_eq!(
+        admin.api_token("not-a-uuid").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        admin
+            .api_token(&uuid::Uuid::new_v4().to_string())
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
 
     // Revoked: refused from the next call on.
-    let (status, body) = call(
-        app,
-        M::DELETE,
-        &format!("/api/v1/api-tokens/{id}"),
-        &viewer,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let denied = viewer.revoke_api_token(&id).await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        body["error"],
+        denied.body["error"],
         "permission denied: gateway:api_token:delete requires admin role"
     );
-    let (status, revoked) = call(
-        app,
-        M::DELETE,
-        &format!("/api/v1/api-tokens/{id}"),
-        &admin,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(!revoked["revoked_at"].is_null());
-    assert_eq!(revoked["revoked_by"], "admin@example.com");
-    let (status, headers, _) = info(app, &secret).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(error_reason(&headers), "revoked");
-    let (status, _) = call(
-        app,
-        M::DELETE,
-        &format!("/api/v1/api-tokens/{id}"),
-        &admin,
-        None,
-    )
-    .await;
-    assert_eq!(status, StatusCode::CONFLICT);
+    let revoked = admin.revoke_api_token(&id).await;
+    assert_eq!(revoked.status, StatusCode::OK);
+    assert!(!revoked.body["revoked_at"].is_null());
+    assert_eq!(revoked.body["revoked_by"], "admin@example.com");
+    let refused = app.as_(&secret).info().await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.reason(), "revoked");
+    assert_eq!(
+        admin.revoke_api_token(&id).await.status,
+        StatusCode::CONFLICT
+    );
 
     let created = app.events_of("api_token.created").await;
     assert_eq!(created[0]["actor"]["email"], "admin@example.com");
     assert_eq!(app.events_of("api_token.revoked").await.len(), 1);
-    assert_no_secrets_in_events(app, &[secret.clone(), admin.clone(), viewer.clone()]).await;
-    assert_projections_rebuild(app).await;
+    app.assert_no_secrets_in_events(&[secret, admin_session.token, viewer_session.token])
+        .await;
+    app.assert_projections_rebuild().await;
 }
 
 #[tokio::test]
 async fn info_needs_a_credential_and_says_why_not() {
-    let stack = stack(|_| {}).await;
-    let app = &stack.app;
-    let response = app
-        .client
-        .get(app.url("/api/v1/info"))
-        .send()
-        .await
-        .unwrap();
+    let app = TestApp::build().sign_in().spawn().await;
+    let response = app.anonymous().page("/api/v1/info").await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(error_reason(response.headers()), "missing_credentials");
     assert_eq!(
@@ -366,22 +265,22 @@ async fn info_needs_a_credential_and_says_why_not() {
         json!({"error": "authentication required"})
     );
     let fake = format!("rgw_sess_{}", "A".repeat(43));
-    let (status, headers, _) = info(app, &fake).await;
+    let unknown = app.as_(&fake).info().await;
     assert_eq!(
-        (status, error_reason(&headers).as_str()),
+        (unknown.status, unknown.reason().as_str()),
         (StatusCode::UNAUTHORIZED, "unknown_token")
     );
-    let (status, headers, _) = info(app, "rgw_nonsense").await;
+    let malformed = app.as_("rgw_nonsense").info().await;
     assert_eq!(
-        (status, error_reason(&headers).as_str()),
+        (malformed.status, malformed.reason().as_str()),
         (StatusCode::UNAUTHORIZED, "malformed_credentials")
     );
     // Basic with the secret as password works as Bearer does (what the convox CLI sends).
-    let login = cli_login(app, "ops@example.com").await;
+    let ops = app.signed_in(Role::Ops).await;
     let response = app
-        .client
-        .get(app.url("/api/v1/info"))
-        .basic_auth("convox", Some(login["token"].as_str().unwrap()))
+        .anonymous()
+        .request(Method::GET, "/api/v1/info")
+        .basic_auth("convox", Some(&ops.token))
         .send()
         .await
         .unwrap();
@@ -394,9 +293,8 @@ async fn info_needs_a_credential_and_says_why_not() {
     assert_eq!(me["credential"]["kind"], "session");
     // JSON errors for bad bodies too.
     let bad = app
-        .client
-        .post(app.url("/api/v1/users"))
-        .bearer_auth(login["token"].as_str().unwrap())
+        .as_(&ops.token)
+        .request(Method::POST, "/api/v1/users")
         .body("not json")
         .send()
         .await

@@ -3,7 +3,6 @@
 //! server of a test's own that it can stop and bring back with its state
 //! (`RGW_TEST_MOTO_SERVER`), reading what the bucket holds, and running
 //! `verify-chain`.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +12,6 @@ use std::time::Duration;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::types::ChecksumMode;
 use aws_sdk_s3::Client;
-use gateway::settings::Env;
 use serde_json::Value;
 
 pub const ACCESS_KEY: &str = "rgw-local-access-key";
@@ -67,13 +65,15 @@ pub async fn bucket(client: &Client, lock: bool) -> String {
     name
 }
 
-/// Point a test gateway at `bucket` on `endpoint`.
-pub fn archive_env(env: &mut Env, endpoint: &str, bucket: &str) {
-    env.set("AUDIT_S3_BUCKET", bucket);
-    env.set("AUDIT_S3_ENDPOINT_URL", endpoint);
-    env.set("AUDIT_S3_REGION", REGION);
-    env.set("AWS_ACCESS_KEY_ID", ACCESS_KEY);
-    env.set("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+/// The settings that point a gateway at `bucket` on the peer at `endpoint`.
+pub fn archive_settings(endpoint: &str, bucket: &str) -> [(&'static str, String); 5] {
+    [
+        ("AUDIT_S3_BUCKET", bucket.to_owned()),
+        ("AUDIT_S3_ENDPOINT_URL", endpoint.to_owned()),
+        ("AUDIT_S3_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+    ]
 }
 
 /// Every key under `prefix`, sorted.
@@ -244,8 +244,6 @@ pub async fn wait_shipped(pool: &sqlx::PgPool, within: Duration) {
     }
 }
 
-pub use testkit::wait_for;
-
 /// `verify-chain` (built by `cargo build --workspace --bins`) with the peer's endpoint and credentials.
 pub fn verify_chain(endpoint: &str, args: &[&str]) -> Output {
     let bin = testkit::workspace_bin("verify-chain");
@@ -326,7 +324,7 @@ impl OwnPeer {
         self.child = Some(testkit::ChildGuard(child));
         let url = format!("{}/moto-api/", self.endpoint());
         let client = reqwest::Client::new();
-        wait_for("the own S3 peer", Duration::from_secs(30), || {
+        testkit::wait_for("the own S3 peer", Duration::from_secs(30), || {
             let request = client.get(&url).send();
             async move { request.await.is_ok() }
         })
