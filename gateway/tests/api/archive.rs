@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use events::{Actor, Draft};
 use serde_json::Value;
 use sqlx::Executor;
 
@@ -33,25 +32,13 @@ async fn load(app: &TestApp, events: usize, writers: usize) {
 }
 
 async fn metric(app: &TestApp, name: &str) -> f64 {
-    let body = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = app.metrics().await;
     body.lines()
         .find_map(|line| {
             let (series, value) = line.split_once(' ')?;
             (series == name).then(|| value.trim().parse().ok())?
         })
         .unwrap_or_else(|| panic!("{name} in /metrics:\n{body}"))
-}
-
-fn s3_url(bucket: &str) -> String {
-    format!("s3://{bucket}/rack-gateway")
 }
 
 #[tokio::test]
@@ -159,20 +146,7 @@ async fn every_event_is_shipped_once_under_compliance_lock_and_verifies_across_s
     app.stop().await;
 
     // verify-chain over both sources: exit 0, every object reported locked.
-    let (code, value) = s3::verify_json(
-        &endpoint,
-        &[
-            "--database-url",
-            &app.database_url,
-            "--s3",
-            &s3_url(&bucket),
-            "--s3-path-style",
-            "--key",
-            &app.vkey,
-            "--min-retention-days",
-            "30",
-        ],
-    );
+    let (code, value) = s3::verify_both(&endpoint, &app, &bucket, &["--min-retention-days", "30"]);
     assert_eq!(code, 0, "{value}");
     assert_eq!(value["ok"], true);
     let objects = value["objects"].as_array().unwrap();
@@ -187,31 +161,15 @@ async fn every_event_is_shipped_once_under_compliance_lock_and_verifies_across_s
         "{sources}"
     );
     // The archive alone, too (and its published key without --key).
-    let (code, value) = s3::verify_json(
-        &endpoint,
-        &[
-            "--s3",
-            &s3_url(&bucket),
-            "--s3-path-style",
-            "--min-retention-days",
-            "30",
-        ],
-    );
+    let (code, value) = s3::verify_bucket(&endpoint, &bucket, &["--min-retention-days", "30"]);
     assert_eq!(code, 0, "{value}");
     assert_eq!(value["keys_trusted"], false);
     assert_eq!(value["head_seq"], lines.len() as u64);
     // A stricter policy than the objects have is a failure naming an object.
-    let (code, value) = s3::verify_json(
+    let (code, value) = s3::verify_bucket(
         &endpoint,
-        &[
-            "--s3",
-            &s3_url(&bucket),
-            "--s3-path-style",
-            "--key",
-            &app.vkey,
-            "--min-retention-days",
-            "31",
-        ],
+        &bucket,
+        &["--key", &app.vkey, "--min-retention-days", "31"],
     );
     assert_eq!(code, 1, "{value}");
     assert_eq!(value["check"], 6);
@@ -219,12 +177,10 @@ async fn every_event_is_shipped_once_under_compliance_lock_and_verifies_across_s
         value["object"].as_str().unwrap().contains(&chain),
         "{value}"
     );
-    let (code, value) = s3::verify_json(
+    let (code, value) = s3::verify_bucket(
         &endpoint,
+        &bucket,
         &[
-            "--s3",
-            &s3_url(&bucket),
-            "--s3-path-style",
             "--key",
             &app.vkey,
             "--lock-mode",
@@ -303,11 +259,10 @@ async fn locked_versions_refuse_delete_and_replace_and_verify_chain_names_missin
         "{} segments",
         archived.segments.len()
     );
-    let url = s3_url(&bucket);
     let verify = |extra: &[&str]| {
-        let mut args = vec!["--s3", &url, "--s3-path-style", "--key", &app.vkey];
+        let mut args = vec!["--key", app.vkey.as_str()];
         args.extend_from_slice(extra);
-        s3::verify_json(&endpoint, &args)
+        s3::verify_bucket(&endpoint, &bucket, &args)
     };
     assert_eq!(verify(&[]).0, 0);
 
@@ -484,20 +439,7 @@ async fn a_truncated_or_altered_database_is_caught_against_the_archive() {
     let chain = app.state.chain().to_owned();
     let archived = s3::archived(&client, &bucket, &chain).await;
     let newest = archived.segments.last().unwrap().1;
-    let both = |app: &TestApp| {
-        s3::verify_json(
-            &endpoint,
-            &[
-                "--database-url",
-                &app.database_url,
-                "--s3",
-                &s3_url(&bucket),
-                "--s3-path-style",
-                "--key",
-                &app.vkey,
-            ],
-        )
-    };
+    let both = |app: &TestApp| s3::verify_both(&endpoint, app, &bucket, &[]);
     assert_eq!(both(&app).0, 0);
 
     // An altered event, its hash recomputed (so the database alone links up to it).
@@ -608,14 +550,7 @@ async fn a_bucket_that_differs_from_the_database_stops_shipping_with_an_alarm_an
         },
     )
     .await;
-    let metrics = http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("rgw_archive_fault 1"), "{metrics}");
     assert!(metrics.contains("rgw_archive_healthy 0"), "{metrics}");
     // New events are still accepted; none of them is shipped, and nothing is rewritten.
@@ -648,19 +583,10 @@ async fn with_two_replicas_one_ships_and_each_segment_is_shipped_once() {
         .await;
     let mut second = first.replica().await;
     for n in 0..400 {
-        let audit = if n % 2 == 0 {
-            &first.state.audit
-        } else {
-            &second.state.audit
-        };
-        audit
-            .append(Draft::new(
-                "test.event",
-                Actor::system("t"),
-                serde_json::json!({ "n": n }),
-            ))
-            .await
-            .unwrap();
+        let target = if n % 2 == 0 { &first } else { &second };
+        target
+            .append_test_events("t", 1, |_| serde_json::json!({ "n": n }))
+            .await;
     }
     s3::wait_shipped(&first.pool, Duration::from_secs(60)).await;
     let shippers = [&first.state, &second.state]

@@ -21,20 +21,15 @@ async fn app_with_chain(events: usize) -> TestApp {
     app.append_test_events("export-test", events, |n| serde_json::json!({ "n": n }))
         .await;
     // A checkpoint of everything so far (the signer answers in-process).
-    let pool = app.pool.clone();
     let head = app.event_count().await;
-    let requests = app.state.checkpoint_requests.clone();
-    testkit::wait_for("a checkpoint at the head", Duration::from_secs(60), || {
-        let (pool, requests) = (pool.clone(), requests.clone());
-        async move {
-            let _ = requests.checkpoint_now().await;
-            sqlx::query_scalar::<_, i64>("SELECT coalesce(max(size), 0) FROM checkpoints")
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-                >= head
-        }
-    })
+    testkit::wait_for(
+        "a checkpoint at the head",
+        Duration::from_secs(60),
+        || async {
+            let _ = app.state.checkpoint_requests.checkpoint_now().await;
+            app.checkpointed_size().await >= head
+        },
+    )
     .await;
     app
 }

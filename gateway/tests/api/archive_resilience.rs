@@ -90,15 +90,7 @@ async fn an_s3_outage_delays_shipping_but_not_requests_and_the_backlog_ships_wit
     };
     let mut seen = (0.0, 0.0);
     for _ in 0..300 {
-        let metrics = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics().await;
         seen = (
             metric(&metrics, "rgw_archive_lag_seconds "),
             metric(&metrics, "rgw_archive_upload_errors_total "),
@@ -125,18 +117,7 @@ async fn an_s3_outage_delays_shipping_but_not_requests_and_the_backlog_ships_wit
     let chain = app.state.chain().to_owned();
     app.stop().await;
     assert_complete(&client, &bucket, &app.pool, &chain).await;
-    let (code, value) = s3::verify_json(
-        &endpoint,
-        &[
-            "--database-url",
-            &app.database_url,
-            "--s3",
-            &format!("s3://{bucket}/rack-gateway"),
-            "--s3-path-style",
-            "--key",
-            &app.vkey,
-        ],
-    );
+    let (code, value) = s3::verify_both(&endpoint, &app, &bucket, &[]);
     assert_eq!(code, 0, "{value}");
 }
 
@@ -151,20 +132,10 @@ async fn a_gateway_killed_mid_shipping_resumes_from_the_bucket_contiguous_and_co
         .spawn()
         .await;
     append(&app, 1500, "backlog").await;
-    let pool = app.pool.clone();
     testkit::wait_for(
         "checkpoints over the backlog",
         Duration::from_secs(60),
-        || {
-            let pool = pool.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>("SELECT coalesce(max(size), 0) FROM checkpoints")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap()
-                    >= 1500
-            }
-        },
+        || async { app.checkpointed_size().await >= 1500 },
     )
     .await;
     app.stop().await;
@@ -205,17 +176,6 @@ async fn a_gateway_killed_mid_shipping_resumes_from_the_bucket_contiguous_and_co
     let exited = server.terminate(Duration::from_secs(30)).await;
     assert_eq!(exited.code(), Some(0), "the gateway stops on SIGTERM");
     assert_complete(&client, &bucket, &app.pool, &chain).await;
-    let (code, value) = s3::verify_json(
-        &endpoint,
-        &[
-            "--database-url",
-            &app.database_url,
-            "--s3",
-            &format!("s3://{bucket}/rack-gateway"),
-            "--s3-path-style",
-            "--key",
-            &app.vkey,
-        ],
-    );
+    let (code, value) = s3::verify_both(&endpoint, &app, &bucket, &[]);
     assert_eq!(code, 0, "{value}");
 }

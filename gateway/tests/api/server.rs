@@ -36,15 +36,7 @@ async fn serves_health_ready_metrics_and_records_its_start_without_secrets() {
     assert_eq!(health["status"], "ok");
     let ready = app.client.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for name in [
         "rgw_audit_appends_total",
         "rgw_audit_batch_events_bucket",
@@ -76,16 +68,8 @@ async fn checkpoints_are_signed_every_n_events_and_verify() {
         .await;
     app.append_test_events("t", 35, |n| serde_json::json!({ "n": n }))
         .await;
-    let pool = app.pool.clone();
-    wait_for("three checkpoints", || {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM checkpoints")
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-                >= 3
-        }
+    wait_for("three checkpoints", || async {
+        app.checkpoint_count().await >= 3
     })
     .await;
     let verifier = Verifier::from_vkey(&app.vkey).unwrap();
@@ -133,32 +117,14 @@ async fn checkpoints_follow_time_while_events_arrive_and_one_replica_signs() {
     // A second replica on the same database and key.
     let mut second = first.replica().await;
     for n in 0..6 {
-        let target = if n % 2 == 0 {
-            &first.state
-        } else {
-            &second.state
-        };
+        let target = if n % 2 == 0 { &first } else { &second };
         target
-            .audit
-            .append(Draft::new(
-                "test.event",
-                Actor::system("t"),
-                serde_json::json!({ "n": n }),
-            ))
-            .await
-            .unwrap();
+            .append_test_events("t", 1, |_| serde_json::json!({ "n": n }))
+            .await;
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
-    let pool = first.pool.clone();
-    wait_for("time-based checkpoints", || {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM checkpoints")
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-                >= 2
-        }
+    wait_for("time-based checkpoints", || async {
+        first.checkpoint_count().await >= 2
     })
     .await;
     use std::sync::atomic::Ordering;
@@ -169,15 +135,9 @@ async fn checkpoints_follow_time_while_events_arrive_and_one_replica_signs() {
     assert_eq!(leaders, 1, "exactly one replica signs");
     // Quiet chain: no new checkpoints once events stop (checkpoints do not beget checkpoints).
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let settled: i64 = sqlx::query_scalar("SELECT count(*) FROM checkpoints")
-        .fetch_one(&first.pool)
-        .await
-        .unwrap();
+    let settled = first.checkpoint_count().await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let later: i64 = sqlx::query_scalar("SELECT count(*) FROM checkpoints")
-        .fetch_one(&first.pool)
-        .await
-        .unwrap();
+    let later = first.checkpoint_count().await;
     assert_eq!(settled, later);
     second.stop().await;
     first.stop().await;

@@ -266,6 +266,32 @@ impl TestApp {
             .expect("events of type")
     }
 
+    /// `GET /metrics`, as text.
+    pub async fn metrics(&self) -> String {
+        self.anonymous()
+            .page("/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics")
+    }
+
+    /// How many checkpoints are signed.
+    pub async fn checkpoint_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM checkpoints")
+            .fetch_one(&self.pool)
+            .await
+            .expect("count checkpoints")
+    }
+
+    /// The size of the newest checkpoint (0 before the first).
+    pub async fn checkpointed_size(&self) -> i64 {
+        sqlx::query_scalar("SELECT coalesce(max(size), 0) FROM checkpoints")
+            .fetch_one(&self.pool)
+            .await
+            .expect("newest checkpoint")
+    }
+
     /// Every event's canonical bytes as text, in seq order (what an auditor exports).
     pub async fn canonical_events(&self) -> Vec<String> {
         sqlx::query_scalar("SELECT convert_from(canonical, 'UTF8') FROM events ORDER BY seq")

@@ -14,6 +14,8 @@ use aws_sdk_s3::types::ChecksumMode;
 use aws_sdk_s3::Client;
 use serde_json::Value;
 
+use super::app::TestApp;
+
 pub const ACCESS_KEY: &str = "rgw-local-access-key";
 pub const SECRET_KEY: &str = "rgw-local-secret-key";
 pub const REGION: &str = "us-east-1";
@@ -278,6 +280,35 @@ pub fn verify_json(endpoint: &str, args: &[&str]) -> (i32, Value) {
         )
     });
     (out.status.code().unwrap_or(-1), value)
+}
+
+/// `s3://<bucket>/rack-gateway`: where a test gateway archives.
+pub fn s3_url(bucket: &str) -> String {
+    format!("s3://{bucket}/rack-gateway")
+}
+
+/// `verify-chain --json` over the archive in `bucket` alone.
+pub fn verify_bucket(endpoint: &str, bucket: &str, extra: &[&str]) -> (i32, Value) {
+    let url = s3_url(bucket);
+    let mut args = vec!["--s3", &url, "--s3-path-style"];
+    args.extend_from_slice(extra);
+    verify_json(endpoint, &args)
+}
+
+/// `verify-chain --json` over `app`'s database and its archive in `bucket`, with `app`'s key.
+pub fn verify_both(endpoint: &str, app: &TestApp, bucket: &str, extra: &[&str]) -> (i32, Value) {
+    let url = s3_url(bucket);
+    let mut args = vec![
+        "--database-url",
+        &app.database_url,
+        "--s3",
+        &url,
+        "--s3-path-style",
+        "--key",
+        &app.vkey,
+    ];
+    args.extend_from_slice(extra);
+    verify_json(endpoint, &args)
 }
 
 /// A moto server of the test's own, recording every request, so it can be

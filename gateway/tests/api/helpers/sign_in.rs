@@ -80,6 +80,20 @@ pub struct CliLogin {
     pub cli_secret: String,
 }
 
+/// A CLI login request body, with the device the CLI describes itself as.
+fn from_the_test_laptop(mut body: Value) -> Value {
+    let device = json!({
+        "device_id": "device-1",
+        "device_name": "test-laptop",
+        "device_os": "linux",
+        "client_version": "0.1.0-test",
+    });
+    if let (Some(body), Value::Object(device)) = (body.as_object_mut(), device) {
+        body.extend(device);
+    }
+    body
+}
+
 pub fn new_cli_secret() -> String {
     let mut bytes = [0u8; 32];
     getrandom::getrandom(&mut bytes).unwrap();
@@ -187,13 +201,9 @@ impl TestApp {
         let response = self
             .client
             .post(self.url("/api/v1/auth/cli/start"))
-            .json(&json!({
+            .json(&from_the_test_laptop(json!({
                 "cli_secret_sha256": hex::encode(Sha256::digest(cli_secret.as_bytes())),
-                "device_id": "device-1",
-                "device_name": "test-laptop",
-                "device_os": "linux",
-                "client_version": "0.1.0-test",
-            }))
+            })))
             .send()
             .await
             .unwrap();
@@ -229,14 +239,10 @@ impl TestApp {
         let response = self
             .client
             .post(self.url("/api/v1/auth/cli/complete"))
-            .json(&json!({
+            .json(&from_the_test_laptop(json!({
                 "state": state,
                 "cli_secret": cli_secret,
-                "device_id": "device-1",
-                "device_name": "test-laptop",
-                "device_os": "linux",
-                "client_version": "0.1.0-test",
-            }))
+            })))
             .send()
             .await
             .unwrap();
