@@ -1,5 +1,6 @@
-//! The gateway's integration tests: one binary, a module per feature, and
-//! one set of helpers ([`helpers::TestApp`]).
+//! The gateway's integration tests: one binary (one link of the whole
+//! gateway), a module per feature, and one set of helpers that every test
+//! starts from ([`helpers::TestApp`]).
 
 mod helpers;
 
