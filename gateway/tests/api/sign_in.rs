@@ -3,26 +3,26 @@
 //! `auth.login.failed` reason, single-use and expiring login state, tampered
 //! ID tokens, provisioning from settings, and the rate limit.
 
-mod common;
-mod identity_support;
-
 use chrono::{DateTime, Utc};
-use identity_support::*;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::helpers::{
+    error_reason, location, new_cli_secret, person, set_cookie, spawn_app, Role, TestApp, PEOPLE,
+};
+
 #[tokio::test]
 async fn web_login_works_for_every_test_user_and_shows_who_is_signed_in() {
-    let stack = stack(|_| {}).await;
-    let app = &stack.app;
+    let app = TestApp::build().sign_in().spawn().await;
     let mut secrets = Vec::new();
-    for (email, role) in USERS {
-        let login = web_login(&stack, email, None).await;
+    for role in PEOPLE {
+        let email = &person(role);
+        let login = app.web_login(email, None).await;
         assert_eq!(login.landing, "/app", "{email}");
         let session = login.session.clone().expect("session cookie");
         assert!(session.starts_with("rgw_sess_"), "{session}");
 
-        let page = get_page(app, "/app", Some(&session)).await;
+        let page = app.with_cookie(&session).page("/app").await;
         assert_eq!(page.status(), StatusCode::OK);
         let html = page.text().await.unwrap();
         assert!(
@@ -35,12 +35,12 @@ async fn web_login_works_for_every_test_user_and_shows_who_is_signed_in() {
         );
         assert!(html.contains("Sign out"));
 
-        let (status, _, me) = info(app, &session).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(me["user"]["email"], email);
-        assert_eq!(me["user"]["role"], role);
-        assert_eq!(me["credential"]["kind"], "session");
-        assert_eq!(me["credential"]["channel"], "web");
+        let me = app.as_(&session).info().await;
+        assert_eq!(me.status, StatusCode::OK);
+        assert_eq!(me.body["user"]["email"], *email);
+        assert_eq!(me.body["user"]["role"], role.as_str());
+        assert_eq!(me.body["credential"]["kind"], "session");
+        assert_eq!(me.body["credential"]["channel"], "web");
 
         secrets.push(session);
         secrets.push(login.login_cookie.clone());
@@ -55,7 +55,8 @@ async fn web_login_works_for_every_test_user_and_shows_who_is_signed_in() {
     let succeeded = app.events_of("auth.login.succeeded").await;
     let created = app.events_of("session.created").await;
     assert_eq!((started.len(), succeeded.len(), created.len()), (4, 4, 4));
-    for (i, (email, role)) in USERS.iter().enumerate() {
+    for (i, role) in PEOPLE.into_iter().enumerate() {
+        let email = &person(role);
         assert_eq!(started[i]["data"]["channel"], "web");
         assert_eq!(started[i]["actor"]["kind"], "anonymous");
         let ok = &succeeded[i];
@@ -64,7 +65,7 @@ async fn web_login_works_for_every_test_user_and_shows_who_is_signed_in() {
         assert_eq!(ok["data"]["login_id"], started[i]["data"]["login_id"]);
         assert_eq!(ok["data"]["session_id"], created[i]["data"]["session_id"]);
         assert_eq!(ok["actor"]["email"], *email);
-        assert_eq!(ok["actor"]["role"], *role);
+        assert_eq!(ok["actor"]["role"], role.as_str());
         assert_eq!(created[i]["data"]["channel"], "web");
         assert_eq!(
             created[i]["data"]["token_sha256"].as_str().unwrap(),
@@ -81,17 +82,21 @@ async fn web_login_works_for_every_test_user_and_shows_who_is_signed_in() {
     .await
     .unwrap();
     assert_eq!(leftovers, 0);
-    assert_no_secrets_in_events(app, &secrets).await;
-    assert_projections_rebuild(app).await;
+    app.assert_no_secrets_in_events(&secrets).await;
+    app.assert_projections_rebuild().await;
 }
 
 #[tokio::test]
 async fn cli_login_works_for_every_test_user() {
-    let stack = stack(|env| env.set("LOGIN_STATE_TTL_SECONDS", "120")).await;
-    let app = &stack.app;
+    let app = TestApp::build()
+        .sign_in()
+        .env("LOGIN_STATE_TTL_SECONDS", "120")
+        .spawn()
+        .await;
     let mut secrets = Vec::new();
-    for (email, role) in USERS {
-        let login = cli_start(app).await;
+    for role in PEOPLE {
+        let email = &person(role);
+        let login = app.cli_start().await;
         let expires: DateTime<Utc> = login.expires_at.parse().unwrap();
         let ttl = expires - Utc::now();
         assert!(
@@ -106,16 +111,16 @@ async fn cli_login_works_for_every_test_user() {
         assert!(query["nonce"].len() >= 43);
         assert!(query["redirect_uri"].ends_with("/api/v1/auth/cli/callback"));
 
-        let (status, _, pending) = cli_complete(app, &login.state, &login.cli_secret).await;
+        let (status, _, pending) = app.cli_complete(&login.state, &login.cli_secret).await;
         assert_eq!(status, StatusCode::ACCEPTED);
         assert_eq!(pending, json!({"status": "pending"}));
 
-        let landing = cli_browser(app, &login, email, None).await;
+        let landing = app.cli_browser(&login, email, None).await;
         assert!(
             landing.starts_with("/app/cli/auth/success?login="),
             "{landing}"
         );
-        let page = app.client.get(app.url(&landing)).send().await.unwrap();
+        let page = app.anonymous().page(&landing).await;
         assert_eq!(page.status(), StatusCode::OK);
         let html = page.text().await.unwrap();
         assert!(
@@ -125,12 +130,12 @@ async fn cli_login_works_for_every_test_user() {
             "{html}"
         );
 
-        let (status, _, done) = cli_complete(app, &login.state, &login.cli_secret).await;
+        let (status, _, done) = app.cli_complete(&login.state, &login.cli_secret).await;
         assert_eq!(status, StatusCode::OK, "{done}");
         let token = done["token"].as_str().unwrap().to_owned();
         assert!(token.starts_with("rgw_sess_") && token.len() == "rgw_sess_".len() + 43);
-        assert_eq!(done["email"], email);
-        assert_eq!(done["role"], role);
+        assert_eq!(done["email"], *email);
+        assert_eq!(done["role"], role.as_str());
         assert_eq!(done["channel"], "cli");
         assert_eq!(done["device_id"], "device-1");
         assert_eq!(done["device_name"], "test-laptop");
@@ -139,17 +144,17 @@ async fn cli_login_works_for_every_test_user() {
         let lifetime = expires - Utc::now();
         assert!(lifetime > chrono::Duration::days(89) && lifetime <= chrono::Duration::days(90));
 
-        let (status, _, me) = info(app, &token).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(me["user"]["email"], email);
-        assert_eq!(me["credential"]["channel"], "cli");
-        assert_eq!(me["credential"]["id"], done["session_id"]);
+        let me = app.as_(&token).info().await;
+        assert_eq!(me.status, StatusCode::OK);
+        assert_eq!(me.body["user"]["email"], *email);
+        assert_eq!(me.body["credential"]["channel"], "cli");
+        assert_eq!(me.body["credential"]["id"], done["session_id"]);
 
         // Used once: the same state and secret get nothing more.
-        let (status, _, again) = cli_complete(app, &login.state, &login.cli_secret).await;
+        let (status, _, again) = app.cli_complete(&login.state, &login.cli_secret).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(again, json!({"error": "invalid or expired state"}));
-        let last = last_failure(app).await;
+        let last = app.last_login_failure().await;
         assert_eq!(last["reason"], "replayed_state");
         assert_eq!(last["channel"], "cli");
 
@@ -166,27 +171,25 @@ async fn cli_login_works_for_every_test_user() {
     let started = app.events_of("auth.login.started").await;
     assert_eq!(started[0]["data"]["channel"], "cli");
     assert_eq!(started[0]["data"]["device_id"], "device-1");
-    assert_no_secrets_in_events(app, &secrets).await;
-    assert_projections_rebuild(app).await;
+    app.assert_no_secrets_in_events(&secrets).await;
+    app.assert_projections_rebuild().await;
 }
 
 #[tokio::test]
 async fn refused_people_get_a_clear_message_and_a_recorded_reason() {
     // Only some users exist: deployer@ has a valid domain but no account.
-    let stack = stack(|env| env.set("DEPLOYER_USERS", "")).await;
-    let app = &stack.app;
+    let app = TestApp::build()
+        .sign_in()
+        .env("DEPLOYER_USERS", "")
+        .spawn()
+        .await;
     // An admin disables the viewer.
-    let admin = cli_login(app, "admin@example.com").await;
-    let admin_token = admin["token"].as_str().unwrap();
+    let admin = app.signed_in(Role::Admin).await;
     let disabled = app
-        .client
-        .post(app.url("/api/v1/users/viewer@example.com/disable"))
-        .bearer_auth(admin_token)
-        .json(&json!({"reason": "left the team"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(disabled.status(), StatusCode::OK);
+        .as_(&admin.token)
+        .disable_user_because("viewer@example.com", "left the team")
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK);
 
     let cases = [
         (
@@ -216,41 +219,36 @@ async fn refused_people_get_a_clear_message_and_a_recorded_reason() {
     ];
     for (email, reason, message, status) in cases {
         // Web: the error page says why.
-        let login = web_login(&stack, email, None).await;
+        let login = app.web_login(email, None).await;
         assert_eq!(
             login.landing,
             format!("/app/auth/error?error={reason}"),
             "{email}"
         );
         assert!(login.session.is_none());
-        let page = app
-            .client
-            .get(app.url(&login.landing))
-            .send()
-            .await
-            .unwrap();
+        let page = app.anonymous().page(&login.landing).await;
         let html = page.text().await.unwrap();
         assert!(html.contains(message), "{email}: {html}");
-        let event = last_failure(app).await;
+        let event = app.last_login_failure().await;
         assert_eq!(event["reason"], reason);
         assert_eq!(event["email"], email);
         assert_eq!(event["channel"], "web");
 
         // CLI: the browser is told, and so is the CLI (once).
-        let cli = cli_start(app).await;
-        let landing = cli_browser(app, &cli, email, None).await;
+        let cli = app.cli_start().await;
+        let landing = app.cli_browser(&cli, email, None).await;
         assert_eq!(landing, format!("/app/auth/error?error={reason}"));
-        let (got, headers, body) = cli_complete(app, &cli.state, &cli.cli_secret).await;
+        let (got, headers, body) = app.cli_complete(&cli.state, &cli.cli_secret).await;
         assert_eq!(got.as_u16(), status, "{email}: {body}");
         assert_eq!(body, json!({"error": message}));
         if status == 401 {
             assert_eq!(error_reason(&headers), reason);
         }
-        let event = last_failure(app).await;
+        let event = app.last_login_failure().await;
         assert_eq!(event["reason"], reason);
         assert_eq!(event["email"], email);
         assert_eq!(event["channel"], "cli");
-        let (again, _, body) = cli_complete(app, &cli.state, &cli.cli_secret).await;
+        let (again, _, body) = app.cli_complete(&cli.state, &cli.cli_secret).await;
         assert_eq!(again, StatusCode::BAD_REQUEST, "{body}");
     }
     assert_eq!(
@@ -258,111 +256,102 @@ async fn refused_people_get_a_clear_message_and_a_recorded_reason() {
         1,
         "only the admin signed in"
     );
-    assert_no_secrets_in_events(app, &[]).await;
-    assert_projections_rebuild(app).await;
+    app.assert_no_secrets_in_events(&[]).await;
+    app.assert_projections_rebuild().await;
 }
 
 #[tokio::test]
 async fn login_state_is_single_use_expires_and_belongs_to_its_starter() {
-    let stack = stack(|_| {}).await;
-    let app = &stack.app;
+    let app = TestApp::build().sign_in().spawn().await;
 
     // Web: replaying the callback, or presenting it from another browser, is refused.
-    let first = web_login(&stack, "ops@example.com", None).await;
+    let first = app.web_login("ops@example.com", None).await;
     assert_eq!(first.landing, "/app");
     let replay = app
         .client
-        .get(on_app(app, &first.callback_url))
+        .get(app.on_app(&first.callback_url))
         .header("cookie", &first.login_cookie)
         .send()
         .await
         .unwrap();
     assert_eq!(location(&replay), "/app/auth/error?error=replayed_state");
-    assert_eq!(last_failure(app).await["reason"], "replayed_state");
+    assert_eq!(app.last_login_failure().await["reason"], "replayed_state");
 
-    let start = app
-        .client
-        .get(app.url("/api/v1/auth/web/login"))
-        .send()
-        .await
-        .unwrap();
-    let callback = provider_redirect(&app.client, &location(&start), "ops@example.com", None).await;
-    let elsewhere = app.client.get(on_app(app, &callback)).send().await.unwrap();
+    let start = app.web_login_start().await;
+    let callback = app
+        .provider_redirect(&location(&start), "ops@example.com", None)
+        .await;
+    let elsewhere = app.client.get(app.on_app(&callback)).send().await.unwrap();
     assert_eq!(location(&elsewhere), "/app/auth/error?error=invalid_state");
     assert!(set_cookie(elsewhere.headers(), "session_token").is_none());
 
     let unknown = app
-        .client
-        .get(app.url("/api/v1/auth/cli/callback?code=abc&state=no-such-state"))
-        .send()
-        .await
-        .unwrap();
+        .anonymous()
+        .page("/api/v1/auth/cli/callback?code=abc&state=no-such-state")
+        .await;
     assert_eq!(location(&unknown), "/app/auth/error?error=invalid_state");
-    assert_eq!(last_failure(app).await["reason"], "invalid_state");
+    assert_eq!(app.last_login_failure().await["reason"], "invalid_state");
 
     // Web, expired: the login is older than its TTL when the browser returns.
-    let start = app
-        .client
-        .get(app.url("/api/v1/auth/web/login"))
-        .send()
-        .await
-        .unwrap();
+    let start = app.web_login_start().await;
     let cookie = set_cookie(start.headers(), "rgw_login_state").unwrap();
     let cookie = cookie.split(';').next().unwrap().to_owned();
-    let callback = provider_redirect(&app.client, &location(&start), "ops@example.com", None).await;
-    age_login_states(app).await;
+    let callback = app
+        .provider_redirect(&location(&start), "ops@example.com", None)
+        .await;
+    age_login_states(&app).await;
     let late = app
         .client
-        .get(on_app(app, &callback))
+        .get(app.on_app(&callback))
         .header("cookie", &cookie)
         .send()
         .await
         .unwrap();
     assert_eq!(location(&late), "/app/auth/error?error=expired_state");
-    assert_eq!(last_failure(app).await["reason"], "expired_state");
+    assert_eq!(app.last_login_failure().await["reason"], "expired_state");
 
     // CLI, expired.
-    let cli = cli_start(app).await;
-    age_login_states(app).await;
-    let (status, _, body) = cli_complete(app, &cli.state, &cli.cli_secret).await;
+    let cli = app.cli_start().await;
+    age_login_states(&app).await;
+    let (status, _, body) = app.cli_complete(&cli.state, &cli.cli_secret).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body, json!({"error": "invalid or expired state"}));
-    assert_eq!(last_failure(app).await["reason"], "expired_state");
+    assert_eq!(app.last_login_failure().await["reason"], "expired_state");
 
     // CLI: /complete from a client without the secret is refused and does not use the login up.
-    let cli = cli_start(app).await;
-    cli_browser(app, &cli, "ops@example.com", None).await;
-    let (status, _, body) = cli_complete(app, &cli.state, &new_cli_secret()).await;
+    let cli = app.cli_start().await;
+    app.cli_browser(&cli, "ops@example.com", None).await;
+    let (status, _, body) = app.cli_complete(&cli.state, &new_cli_secret()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         body,
         json!({"error": "login was started by a different client"})
     );
-    let event = last_failure(app).await;
+    let event = app.last_login_failure().await;
     assert_eq!(event["reason"], "client_mismatch");
     assert_eq!(event["channel"], "cli");
-    let (status, _, body) = cli_complete(app, &cli.state, &cli.cli_secret).await;
+    let (status, _, body) = app.cli_complete(&cli.state, &cli.cli_secret).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
     // CLI: unknown state.
-    let (status, _, body) = cli_complete(app, "not-a-state", &cli.cli_secret).await;
+    let (status, _, body) = app.cli_complete("not-a-state", &cli.cli_secret).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body, json!({"error": "invalid or expired state"}));
 
     // The person cancels at the provider.
-    let cli = cli_start(app).await;
+    let cli = app.cli_start().await;
     let mut cancel = url::Url::parse(&cli.auth_url).unwrap();
     cancel.query_pairs_mut().append_pair("action", "cancel");
     let back = app.client.get(cancel).send().await.unwrap();
     let back = url::Url::parse(&location(&back)).unwrap();
-    let landing = app.client.get(on_app(app, &back)).send().await.unwrap();
+    let landing = app.client.get(app.on_app(&back)).send().await.unwrap();
     assert_eq!(location(&landing), "/app/auth/error?error=provider_error");
-    let event = last_failure(app).await;
+    let event = app.last_login_failure().await;
     assert_eq!(
         (event["reason"].as_str(), event["detail"].as_str()),
         (Some("provider_error"), Some("access_denied"))
     );
-    let (status, _, _) = cli_complete(app, &cli.state, &cli.cli_secret).await;
+    let (status, _, _) = app.cli_complete(&cli.state, &cli.cli_secret).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
 
     // Bad starts are refused before anything is stored.
@@ -379,11 +368,11 @@ async fn login_state_is_single_use_expires_and_belongs_to_its_starter() {
         .as_str()
         .unwrap()
         .contains("cli_secret_sha256"));
-    assert_no_secrets_in_events(app, &[]).await;
-    assert_projections_rebuild(app).await;
+    app.assert_no_secrets_in_events(&[]).await;
+    app.assert_projections_rebuild().await;
 }
 
-async fn age_login_states(app: &common::TestApp) {
+async fn age_login_states(app: &TestApp) {
     sqlx::query(
         "UPDATE login_states SET expires_at = now() - interval '1 second' WHERE status = 'pending'",
     )
@@ -394,8 +383,7 @@ async fn age_login_states(app: &common::TestApp) {
 
 #[tokio::test]
 async fn defective_id_tokens_are_refused_naming_the_failed_check() {
-    let stack = stack(|_| {}).await;
-    let app = &stack.app;
+    let app = TestApp::build().sign_in().spawn().await;
     let cases = [
         ("signature", "invalid_id_token", Some("signature")),
         ("wrong_nonce", "nonce_mismatch", None),
@@ -405,42 +393,44 @@ async fn defective_id_tokens_are_refused_naming_the_failed_check() {
         ("no_email_verified", "email_not_verified", None),
     ];
     for (tamper, reason, detail) in cases {
-        let login = web_login(&stack, "admin@example.com", Some(tamper)).await;
+        let login = app.web_login("admin@example.com", Some(tamper)).await;
         assert_eq!(
             login.landing,
             format!("/app/auth/error?error={reason}"),
             "{tamper}"
         );
         assert!(login.session.is_none(), "{tamper}");
-        let event = last_failure(app).await;
+        let event = app.last_login_failure().await;
         assert_eq!(event["reason"], reason, "{tamper}");
         assert_eq!(event["detail"].as_str(), detail, "{tamper}");
         assert_eq!(event["channel"], "web");
     }
     // The CLI channel refuses the same way, and tells the CLI.
-    let cli = cli_start(app).await;
-    let landing = cli_browser(app, &cli, "admin@example.com", Some("signature")).await;
+    let cli = app.cli_start().await;
+    let landing = app
+        .cli_browser(&cli, "admin@example.com", Some("signature"))
+        .await;
     assert_eq!(landing, "/app/auth/error?error=invalid_id_token");
-    let (status, _, body) = cli_complete(app, &cli.state, &cli.cli_secret).await;
+    let (status, _, body) = app.cli_complete(&cli.state, &cli.cli_secret).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
         body["error"].as_str().unwrap().contains("ID token"),
         "{body}"
     );
-    let cli = cli_start(app).await;
-    cli_browser(app, &cli, "admin@example.com", Some("wrong_nonce")).await;
-    let (status, _, body) = cli_complete(app, &cli.state, &cli.cli_secret).await;
+    let cli = app.cli_start().await;
+    app.cli_browser(&cli, "admin@example.com", Some("wrong_nonce"))
+        .await;
+    let (status, _, body) = app.cli_complete(&cli.state, &cli.cli_secret).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap().contains("nonce"), "{body}");
 
     assert!(app.events_of("session.created").await.is_empty());
-    assert_no_secrets_in_events(app, &[]).await;
+    app.assert_no_secrets_in_events(&[]).await;
 }
 
 #[tokio::test]
 async fn settings_users_are_provisioned_once() {
-    let stack = stack(|_| {}).await;
-    let app = &stack.app;
+    let app = TestApp::build().sign_in().spawn().await;
     let created = app.events_of("user.created").await;
     let got: Vec<(&str, &str)> = created
         .iter()
@@ -451,22 +441,24 @@ async fn settings_users_are_provisioned_once() {
             )
         })
         .collect();
-    assert_eq!(got, USERS.to_vec());
+    // In the order the settings list them: ADMIN_USERS, DEPLOYER_USERS, OPERATIONS_USERS, VIEWER_USERS.
+    let listed = [Role::Admin, Role::Deployer, Role::Ops, Role::Viewer].map(|r| (person(r), r));
+    let listed: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|(e, r)| (e.as_str(), r.as_str()))
+        .collect();
+    assert_eq!(got, listed);
     for event in &created {
         assert_eq!(event["actor"]["kind"], "system");
         assert_eq!(event["actor"]["id"], "gateway");
     }
     // An admin's change sticks: provisioning again creates nobody and changes nothing.
-    let admin = cli_login(app, "admin@example.com").await;
+    let admin = app.signed_in(Role::Admin).await;
     let changed = app
-        .client
-        .put(app.url("/api/v1/users/viewer@example.com"))
-        .bearer_auth(admin["token"].as_str().unwrap())
-        .json(&json!({"role": "ops"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(changed.status(), StatusCode::OK);
+        .as_(&admin.token)
+        .update_user("viewer@example.com", json!({"role": "ops"}))
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
     let state = &app.state;
     let again = gateway::auth::provisioning::provision(
         &state.pool,
@@ -487,12 +479,12 @@ async fn settings_users_are_provisioned_once() {
 
 #[tokio::test]
 async fn public_sign_in_routes_are_rate_limited_per_client() {
-    let stack = stack(|env| {
-        env.set("AUTH_RATE_LIMIT_PER_SECOND", "1");
-        env.set("AUTH_RATE_LIMIT_BURST", "2");
-    })
-    .await;
-    let app = &stack.app;
+    let app = TestApp::build()
+        .sign_in()
+        .env("AUTH_RATE_LIMIT_PER_SECOND", "1")
+        .env("AUTH_RATE_LIMIT_BURST", "2")
+        .spawn()
+        .await;
     let mut statuses = Vec::new();
     for _ in 0..4 {
         let response = app
@@ -516,18 +508,13 @@ async fn public_sign_in_routes_are_rate_limited_per_client() {
     assert_eq!(exceeded[0]["data"]["path"], "/api/v1/auth/cli/complete");
     assert_eq!(exceeded[0]["source"]["ip"], "127.0.0.1");
     // Authenticated API routes are not limited by it.
-    let health = app
-        .client
-        .get(app.url("/api/v1/info"))
-        .send()
-        .await
-        .unwrap();
+    let health = app.anonymous().page("/api/v1/info").await;
     assert_eq!(health.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn without_oauth_settings_sign_in_says_it_is_not_configured() {
-    let app = common::spawn_app().await;
+    let app = spawn_app().await;
     let start = app
         .client
         .post(app.url("/api/v1/auth/cli/start"))
@@ -538,18 +525,13 @@ async fn without_oauth_settings_sign_in_says_it_is_not_configured() {
     assert_eq!(start.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = start.json().await.unwrap();
     assert_eq!(body["error"], "sign-in is not configured on this gateway");
-    let web = app
-        .client
-        .get(app.url("/api/v1/auth/web/login"))
-        .send()
-        .await
-        .unwrap();
+    let web = app.web_login_start().await;
     assert_eq!(location(&web), "/app/auth/error?error=not_configured");
-    let page = app.client.get(app.url("/app/login")).send().await.unwrap();
+    let page = app.anonymous().page("/app/login").await;
     assert!(page.text().await.unwrap().contains("not configured"));
-    let root = app.client.get(app.url("/")).send().await.unwrap();
+    let root = app.anonymous().page("/").await;
     assert_eq!(location(&root), "/app");
-    let signed_out = app.client.get(app.url("/app")).send().await.unwrap();
+    let signed_out = app.anonymous().page("/app").await;
     assert_eq!(location(&signed_out), "/app/login");
 }
 
@@ -582,11 +564,10 @@ async fn logs_never_hold_codes_states_or_session_tokens() {
         installed.is_ok(),
         "no other test in this binary installs a subscriber"
     );
-    let stack = stack(|_| {}).await;
-    let app = &stack.app;
+    let app = TestApp::build().sign_in().spawn().await;
     let mut secrets = Vec::new();
-    let ok = web_login(&stack, "admin@example.com", None).await;
-    let refused = web_login(&stack, "unauthorized@wrongdomain.com", None).await;
+    let ok = app.web_login("admin@example.com", None).await;
+    let refused = app.web_login("unauthorized@wrongdomain.com", None).await;
     for login in [&ok, &refused] {
         secrets.extend(
             login
@@ -596,9 +577,10 @@ async fn logs_never_hold_codes_states_or_session_tokens() {
         );
     }
     secrets.push(ok.session.clone().unwrap());
-    let cli = cli_start(app).await;
-    cli_browser(app, &cli, "ops@example.com", Some("signature")).await;
-    let (status, _, _) = cli_complete(app, &cli.state, &cli.cli_secret).await;
+    let cli = app.cli_start().await;
+    app.cli_browser(&cli, "ops@example.com", Some("signature"))
+        .await;
+    let (status, _, _) = app.cli_complete(&cli.state, &cli.cli_secret).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     secrets.extend([cli.state.clone(), cli.cli_secret.clone()]);
 
@@ -621,14 +603,10 @@ async fn logs_never_hold_codes_states_or_session_tokens() {
 
 #[tokio::test]
 async fn a_rotated_provider_key_is_fetched_when_first_seen() {
-    let Stack { app, oauth } = stack(|_| {}).await;
-    let first = Stack { app, oauth };
-    assert_eq!(
-        web_login(&first, "ops@example.com", None).await.landing,
-        "/app"
-    );
+    let mut app = TestApp::build().sign_in().spawn().await;
+    assert_eq!(app.web_login("ops@example.com", None).await.landing, "/app");
     // The provider restarts with a new signing key (a new `kid`) at the same issuer.
-    let Stack { app, oauth } = first;
+    let oauth = app.oauth.take().expect("the provider");
     let address = oauth.local_addr();
     oauth.shutdown().await.unwrap();
     let rotated = tools::mock_oauth::MockOAuth::bind(
@@ -641,11 +619,8 @@ async fn a_rotated_provider_key_is_fetched_when_first_seen() {
     .await
     .expect("the provider comes back on its port")
     .spawn();
-    let second = Stack {
-        app,
-        oauth: rotated,
-    };
-    let login = web_login(&second, "ops@example.com", None).await;
+    app.oauth = Some(rotated);
+    let login = app.web_login("ops@example.com", None).await;
     assert_eq!(login.landing, "/app", "the new key was fetched and trusted");
-    assert_eq!(second.app.events_of("auth.login.succeeded").await.len(), 2);
+    assert_eq!(app.events_of("auth.login.succeeded").await.len(), 2);
 }

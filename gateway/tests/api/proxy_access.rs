@@ -3,14 +3,14 @@
 //! credentials, the cookie refusal, the failed-authentication rate limit, and
 //! the headers the rack sees.
 
-mod common;
-mod proxy_support;
-
 use std::time::Duration;
 
-use proxy_support::*;
 use serde_json::Value;
 use tools::mock_rack::{SEED_APP, SEED_RELEASE};
+
+use crate::helpers::{
+    basic, request_id, requester, Rack, Role, TestApp, PREFIX, RACK_TOKEN, UPGRADE,
+};
 
 /// What a call should come to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,7 @@ struct Call {
     headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
     websocket: bool,
-    /// Per role, in `ROLES` order: viewer, ops, deployer, admin, cicd, auditor.
+    /// Per role, in [`Role::ALL`] order: viewer, ops, deployer, cicd, admin, auditor.
     expect: [Expect; 6],
 }
 
@@ -85,7 +85,7 @@ fn matrix(pid: &str, worker_pid: &str) -> Vec<Call> {
         call(
             "POST",
             "/apps",
-            [Denied, Denied, Denied, OK, Denied, Denied],
+            [Denied, Denied, Denied, Denied, OK, Denied],
         )
         .form("name=made-by-admin"),
         // Destructive: refused by policy even for admin.
@@ -93,7 +93,7 @@ fn matrix(pid: &str, worker_pid: &str) -> Vec<Call> {
         call(
             "PUT",
             "/apps/myapp",
-            [Denied, Denied, OK, OK, Denied, Denied],
+            [Denied, Denied, OK, Denied, OK, Denied],
         )
         .form("lock=false"),
         // processes
@@ -106,7 +106,7 @@ fn matrix(pid: &str, worker_pid: &str) -> Vec<Call> {
         call(
             "POST",
             "/apps/myapp/services/jobs/processes",
-            [Denied, OK, OK, OK, Denied, Denied],
+            [Denied, OK, OK, Denied, OK, Denied],
         )
         .header("Command", "sleep 3600"),
         // `run` into web/worker is refused for everyone, admins too.
@@ -115,12 +115,12 @@ fn matrix(pid: &str, worker_pid: &str) -> Vec<Call> {
         call(
             "POST",
             "/apps/myapp/services/web/restart",
-            [Denied, OK, OK, OK, Denied, Denied],
+            [Denied, OK, OK, Denied, OK, Denied],
         ),
         call(
             "GET",
             format!("/apps/myapp/processes/{pid}/exec"),
-            [Denied, WS, WS, WS, Denied, Denied],
+            [Denied, WS, WS, Denied, WS, Denied],
         )
         .header("Command", "uptime")
         .websocket(),
@@ -128,7 +128,7 @@ fn matrix(pid: &str, worker_pid: &str) -> Vec<Call> {
         call(
             "GET",
             format!("/apps/myapp/processes/{pid}/exec"),
-            [Denied, Denied, Denied, WS, Denied, Denied],
+            [Denied, Denied, Denied, Denied, WS, Denied],
         )
         .header("Command", "bundle exec rails console")
         .websocket(),
@@ -136,51 +136,51 @@ fn matrix(pid: &str, worker_pid: &str) -> Vec<Call> {
         call(
             "DELETE",
             format!("/apps/myapp/processes/{worker_pid}"),
-            [Denied, Rack(404), Rack(404), Rack(404), Denied, Denied],
+            [Denied, Rack(404), Rack(404), Denied, Rack(404), Denied],
         ),
         // releases and env
         call(
             "GET",
             "/apps/myapp/releases",
-            [Denied, OK, OK, OK, Denied, Denied],
+            [Denied, OK, OK, Denied, OK, Denied],
         ),
         call(
             "GET",
             format!("/apps/myapp/releases/{SEED_RELEASE}"),
-            [Denied, OK, OK, OK, Denied, Denied],
+            [Denied, OK, OK, Denied, OK, Denied],
         ),
         call(
             "POST",
             "/apps/myapp/releases",
-            [Denied, Denied, OK, OK, Denied, Denied],
+            [Denied, Denied, OK, Denied, OK, Denied],
         )
         .form("env=A%3D1%0AB%3D2"),
         // An env change in the query string is still an env change.
         call(
             "POST",
             "/apps/myapp/releases?env=A%3D3",
-            [Denied, Denied, OK, OK, Denied, Denied],
+            [Denied, Denied, OK, Denied, OK, Denied],
         ),
         call(
             "POST",
             format!("/apps/myapp/releases/{SEED_RELEASE}/promote"),
-            [Denied, Denied, OK, OK, Denied, Denied],
+            [Denied, Denied, OK, Denied, OK, Denied],
         )
         .form("force=true"),
         // builds and objects
         call(
             "GET",
             "/apps/myapp/builds",
-            [OK, OK, OK, OK, Denied, Denied],
+            [OK, OK, OK, Denied, OK, Denied],
         ),
         call(
             "POST",
             "/apps/myapp/objects/tmp/matrix.tgz",
-            [Denied, Denied, OK, OK, Denied, Denied],
+            [Denied, Denied, OK, Denied, OK, Denied],
         )
         .raw_body(b"not really a tarball"),
         // logs
-        call("GET", "/apps/myapp/logs", [WS, WS, WS, WS, Denied, Denied])
+        call("GET", "/apps/myapp/logs", [WS, WS, WS, Denied, WS, Denied])
             .header("Follow", "false")
             .websocket(),
         // rack
@@ -188,7 +188,7 @@ fn matrix(pid: &str, worker_pid: &str) -> Vec<Call> {
         call("PUT", "/system", [Denied; 6]).form("version=3.20.0"),
         call("PUT", "/system", [Denied; 6]).form("parameters=node_type%3Dt3.large"),
         call("GET", "/instances", [OK, OK, OK, OK, OK, Denied]),
-        call("GET", "/system/logs", [WS, WS, WS, WS, Denied, Denied]).websocket(),
+        call("GET", "/system/logs", [WS, WS, WS, Denied, WS, Denied]).websocket(),
         // refused rack-level resources (the mock has no such routes; the gateway never asks)
         call("GET", "/registries", [Denied; 6]),
         call("POST", "/system/jwt/token", [Denied; 6]).form("role=admin&durationInHour=8"),
@@ -197,7 +197,7 @@ fn matrix(pid: &str, worker_pid: &str) -> Vec<Call> {
         call(
             "GET",
             "/certificates",
-            [Denied, Denied, Denied, Rack(404), Denied, Denied],
+            [Denied, Denied, Denied, Denied, Rack(404), Denied],
         ),
         // unknown routes
         call("GET", "/apps/myapp/secrets", [Unknown; 6]),
@@ -215,10 +215,10 @@ fn matrix(pid: &str, worker_pid: &str) -> Vec<Call> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_gets_what_it_may_and_nothing_else() {
-    let rack = start_rack().await;
-    let app = spawn_gateway(&rack.url(), |_| {}).await;
-    let tokens = tokens(&app).await;
-    add_service(&rack, "jobs");
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).spawn().await;
+    let tokens = app.tokens_for_every_role().await;
+    rack.add_service("jobs");
     let state = rack.app(SEED_APP).expect("seed app");
     let pid = state
         .processes
@@ -241,22 +241,23 @@ async fn every_role_gets_what_it_may_and_nothing_else() {
             let expect = call.expect[i];
             // The worker process stops on the first allowed DELETE; later ones get the rack's 404.
             let expect = match (expect, call.method, call.path.contains(&worker_pid)) {
-                (Rack(404), "DELETE", true) if *role == "ops" => OK,
+                (Rack(404), "DELETE", true) if *role == Role::Ops => OK,
                 _ => expect,
             };
-            let authorization = basic(secret);
-            let mut headers: Vec<(&str, &str)> = vec![("Authorization", &authorization)];
-            headers.extend(call.headers.iter().map(|(n, v)| (*n, v.as_str())));
+            let mut headers: Vec<(&str, &str)> =
+                call.headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
             if call.websocket {
                 headers.extend(UPGRADE);
             }
-            let target = format!("{PREFIX}{}", call.path);
-            let response = raw(&app.address, call.method, &target, &headers, &call.body).await;
+            let response = app
+                .proxy(secret)
+                .raw(call.method, &call.path, &headers, &call.body)
+                .await;
             let what = format!("{role} {} {}", call.method, call.path);
             let request_id = response
                 .header("x-request-id")
                 .unwrap_or_else(|| panic!("{what}: no X-Request-Id: {}", response.head));
-            let events = events_for(&app, &request_id).await;
+            let events = app.proxy_events_for(&request_id).await;
             match expect {
                 Rack(status) => {
                     assert_eq!(response.status, status, "{what}: {response:?}");
@@ -313,11 +314,11 @@ async fn every_role_gets_what_it_may_and_nothing_else() {
     assert!(checked > 200, "{checked}");
 
     // Websocket sessions end (the raw client hung up) and record their response.
-    eventually(
+    testkit::wait_for(
         "websocket proxy.response events",
         Duration::from_secs(10),
         || async {
-            let events = proxy_events(&app).await;
+            let events = app.proxy_events().await;
             let upgrades = events
                 .iter()
                 .filter(|(_, t, d)| {
@@ -336,30 +337,25 @@ async fn every_role_gets_what_it_may_and_nothing_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rbac_denials_name_the_permission_and_the_lowest_role() {
-    let rack = start_rack().await;
-    let app = spawn_gateway(&rack.url(), |_| {}).await;
-    let viewer = token(&app, "viewer").await;
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).spawn().await;
+    let viewer = app.token(Role::Viewer).await;
     let response = app
-        .client
-        .post(proxy_url(&app, "/apps/myapp/releases"))
-        .header("Authorization", basic(&viewer))
-        .form(&[("env", "A=1")])
-        .send()
-        .await
-        .expect("send");
+        .proxy(&viewer)
+        .post_form("/apps/myapp/releases", &[("env", "A=1")])
+        .await;
     assert_eq!(response.status(), 403);
     let id = request_id(&response);
     assert_eq!(
         response.text().await.unwrap(),
         "permission denied: convox:env:set requires deployer role\n"
     );
-    let events = events_for(&app, &id).await;
+    let events = app.proxy_events_for(&id).await;
     assert_eq!(events[0].2["permission"], "convox:env:set");
     // JSON when asked for.
     let response = app
-        .client
-        .delete(proxy_url(&app, "/apps/myapp"))
-        .header("Authorization", basic(&viewer))
+        .proxy(&viewer)
+        .request(reqwest::Method::DELETE, "/apps/myapp")
         .header("Accept", "application/json")
         .send()
         .await
@@ -375,10 +371,10 @@ async fn rbac_denials_name_the_permission_and_the_lowest_role() {
 /// Requests that try to reach a route the role lacks by dressing the path up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn path_tricks_never_reach_a_route_the_role_lacks() {
-    let rack = start_rack().await;
-    let app = spawn_gateway(&rack.url(), |_| {}).await;
-    let viewer = basic(&token(&app, "viewer").await);
-    let auth = [("Authorization", viewer.as_str())];
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).spawn().await;
+    let viewer_token = app.token(Role::Viewer).await;
+    let viewer = app.proxy(&viewer_token);
     // A viewer may read apps and system, not releases (env values) nor delete anything.
     let tricks: &[(&str, &str, u16)] = &[
         ("GET", "/apps/../apps/myapp/releases", 400),
@@ -407,66 +403,45 @@ async fn path_tricks_never_reach_a_route_the_role_lacks() {
     ];
     let mut ids = Vec::new();
     for (method, path, status) in tricks {
-        let response = raw(&app.address, method, &format!("{PREFIX}{path}"), &auth, b"").await;
+        let response = viewer.raw(method, path, &[], b"").await;
         assert_eq!(response.status, *status, "{method} {path}: {response:?}");
         let id = response.header("x-request-id").expect("request id");
-        let events = events_for(&app, &id).await;
+        let events = app.proxy_events_for(&id).await;
         assert_eq!(events.len(), 1, "{method} {path}: {events:?}");
         assert_eq!(events[0].2["decision"], "deny", "{method} {path}");
         assert_eq!(events[0].2["status"], *status, "{method} {path}");
         ids.push(id);
     }
     // Method overrides: the real method decides and is what the rack gets.
-    let response = raw(
-        &app.address,
-        "POST",
-        &format!("{PREFIX}/apps"),
-        &[
-            ("Authorization", viewer.as_str()),
-            ("X-HTTP-Method-Override", "GET"),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ],
-        b"name=sneaky",
-    )
-    .await;
+    let response = viewer
+        .raw(
+            "POST",
+            "/apps",
+            &[
+                ("X-HTTP-Method-Override", "GET"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            b"name=sneaky",
+        )
+        .await;
     assert_eq!(response.status, 403, "{response:?}");
-    let admin = basic(&token(&app, "admin").await);
+    let admin_token = app.token(Role::Admin).await;
+    let admin = app.proxy(&admin_token);
     for header in [
         "X-HTTP-Method-Override",
         "X-HTTP-Method",
         "X-Method-Override",
     ] {
-        let response = raw(
-            &app.address,
-            "GET",
-            &format!("{PREFIX}/apps/myapp"),
-            &[("Authorization", admin.as_str()), (header, "DELETE")],
-            b"",
-        )
-        .await;
+        let response = admin
+            .raw("GET", "/apps/myapp", &[(header, "DELETE")], b"")
+            .await;
         assert_eq!(response.status, 200, "{header}: {response:?}");
     }
     assert!(rack.app(SEED_APP).is_some(), "no override deleted the app");
     // A websocket upgrade on a plain route, and a plain request on a websocket route.
-    let mut headers = vec![("Authorization", admin.as_str())];
-    headers.extend(UPGRADE);
-    let response = raw(
-        &app.address,
-        "GET",
-        &format!("{PREFIX}/apps"),
-        &headers,
-        b"",
-    )
-    .await;
+    let response = admin.raw("GET", "/apps", &UPGRADE, b"").await;
     assert_eq!(response.status, 400, "{response:?}");
-    let response = raw(
-        &app.address,
-        "GET",
-        &format!("{PREFIX}/apps/myapp/logs"),
-        &[("Authorization", admin.as_str())],
-        b"",
-    )
-    .await;
+    let response = admin.raw("GET", "/apps/myapp/logs", &[], b"").await;
     assert_eq!(response.status, 400, "{response:?}");
 
     for recorded in rack.recorded() {
@@ -495,26 +470,14 @@ async fn path_tricks_never_reach_a_route_the_role_lacks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
-    let rack = start_rack().await;
-    let app = spawn_gateway(&rack.url(), |_| {}).await;
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).sign_in().spawn().await;
     let by = requester();
 
     let unknown = gateway::auth::secrets::generate(gateway::auth::secrets::SecretKind::ApiToken)
         .unwrap()
         .secret;
-    let revoked = gateway::accounts::api_tokens::create(
-        &app.pool,
-        &app.state.audit,
-        &by,
-        gateway::accounts::api_tokens::NewToken {
-            name: "to-revoke",
-            role: "admin",
-            user_email: None,
-            expires_at: None,
-        },
-    )
-    .await
-    .unwrap();
+    let revoked = app.create_token("to-revoke", Role::Admin, None, None).await;
     gateway::accounts::api_tokens::revoke(
         &app.pool,
         &app.state.audit,
@@ -526,20 +489,10 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
     .unwrap();
     let soon = (chrono::Utc::now() + chrono::Duration::seconds(2))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let expiring = gateway::accounts::api_tokens::create(
-        &app.pool,
-        &app.state.audit,
-        &by,
-        gateway::accounts::api_tokens::NewToken {
-            name: "expiring",
-            role: "admin",
-            user_email: None,
-            expires_at: Some(&soon),
-        },
-    )
-    .await
-    .unwrap();
-    let session = session_for(&app, "leaver@example.com", "deployer").await;
+    let expiring = app
+        .create_token("expiring", Role::Admin, None, Some(&soon))
+        .await;
+    let session = app.signed_in(Role::Deployer).await.token;
     gateway::accounts::users::add(
         &app.pool,
         &app.state.audit,
@@ -550,33 +503,23 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
     )
     .await
     .unwrap();
-    let owned = gateway::accounts::api_tokens::create(
+    let owned = app
+        .create_token("owned", Role::Admin, Some("owner@example.com"), None)
+        .await;
+    // Both work before the owner is disabled.
+    for secret in [&session, &owned.secret] {
+        let r = app.proxy(secret).get("/apps").await;
+        assert_eq!(r.status(), 200);
+    }
+    gateway::accounts::users::disable(
         &app.pool,
         &app.state.audit,
         &by,
-        gateway::accounts::api_tokens::NewToken {
-            name: "owned",
-            role: "admin",
-            user_email: Some("owner@example.com"),
-            expires_at: None,
-        },
+        "deployer@example.com",
+        None,
     )
     .await
     .unwrap();
-    // Both work before the owner is disabled.
-    for secret in [&session, &owned.secret] {
-        let r = app
-            .client
-            .get(proxy_url(&app, "/apps"))
-            .header("Authorization", basic(secret))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-    }
-    gateway::accounts::users::disable(&app.pool, &app.state.audit, &by, "leaver@example.com", None)
-        .await
-        .unwrap();
     gateway::accounts::users::disable(&app.pool, &app.state.audit, &by, "owner@example.com", None)
         .await
         .unwrap();
@@ -616,11 +559,7 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
         ),
     ];
     for (what, authorization, reason) in cases {
-        let mut request = app.client.get(proxy_url(&app, "/apps"));
-        if let Some(a) = &authorization {
-            request = request.header("Authorization", a);
-        }
-        let response = request.send().await.unwrap();
+        let response = app.proxy_with(authorization.as_deref()).get("/apps").await;
         assert_eq!(response.status(), 401, "{what}");
         assert_eq!(response.headers()["x-error-reason"], reason, "{what}");
         assert_eq!(
@@ -629,7 +568,7 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
             "{what}"
         );
         let id = request_id(&response);
-        let events = events_for(&app, &id).await;
+        let events = app.proxy_events_for(&id).await;
         assert_eq!(events.len(), 1, "{what}: {events:?}");
         assert_eq!(events[0].2["decision"], "deny", "{what}");
         assert_eq!(events[0].2["error"], reason, "{what}");
@@ -637,11 +576,10 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
     }
 
     // A browser session cookie is refused even with a good token.
-    let admin = token(&app, "admin").await;
+    let admin = app.token(Role::Admin).await;
     let response = app
-        .client
-        .get(proxy_url(&app, "/apps"))
-        .header("Authorization", basic(&admin))
+        .proxy(&admin)
+        .request(reqwest::Method::GET, "/apps")
         .header("Cookie", "theme=dark; session_token=abc")
         .send()
         .await
@@ -654,9 +592,8 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
     );
     // Other cookies are harmless (and dropped before the rack).
     let response = app
-        .client
-        .get(proxy_url(&app, "/apps"))
-        .header("Authorization", basic(&admin))
+        .proxy(&admin)
+        .request(reqwest::Method::GET, "/apps")
         .header("Cookie", "theme=dark")
         .send()
         .await
@@ -671,21 +608,21 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_authentication_is_rate_limited_per_address_with_one_event_per_window() {
-    let rack = start_rack().await;
-    let app = spawn_gateway(&rack.url(), |env| {
-        env.set("PROXY_AUTH_FAILURE_LIMIT", "3");
-        env.set("PROXY_AUTH_FAILURE_WINDOW_SECONDS", "4");
+    let rack = Rack::start().await;
+    let app = TestApp::build()
+        .rack(&rack.url())
+        .env("PROXY_AUTH_FAILURE_LIMIT", "3")
+        .env("PROXY_AUTH_FAILURE_WINDOW_SECONDS", "4")
         // Our loopback "proxy" may say who the client is.
-        env.set("TRUSTED_PROXY_CIDRS", "127.0.0.1/32");
-    })
-    .await;
-    let good = basic(&token(&app, "viewer").await);
+        .env("TRUSTED_PROXY_CIDRS", "127.0.0.1/32")
+        .spawn()
+        .await;
+    let good = basic(&app.token(Role::Viewer).await);
     let bad = basic("not-a-token");
     let get = |auth: String, from: &'static str| {
         let request = app
-            .client
-            .get(proxy_url(&app, "/apps"))
-            .header("Authorization", auth)
+            .proxy_with(Some(&auth))
+            .request(reqwest::Method::GET, "/apps")
             .header("X-Forwarded-For", from);
         async move { request.send().await.expect("send").status().as_u16() }
     };
@@ -709,25 +646,27 @@ async fn failed_authentication_is_rate_limited_per_address_with_one_event_per_wi
     assert_eq!(get(bad.clone(), "198.51.100.9").await, 401);
 
     // Only the three failures were recorded one by one.
-    let denials = proxy_events(&app)
+    let denials = app
+        .proxy_events()
         .await
         .into_iter()
         .filter(|(_, t, d)| t == "proxy.request" && d["status"] == 401)
         .count();
     assert_eq!(denials, 4);
 
-    eventually(
+    testkit::wait_for(
         "one rate_limit.exceeded event",
         Duration::from_secs(10),
         || async {
-            proxy_events(&app)
+            app.proxy_events()
                 .await
                 .iter()
                 .any(|(_, t, _)| t == "rate_limit.exceeded")
         },
     )
     .await;
-    let exceeded: Vec<Value> = proxy_events(&app)
+    let exceeded: Vec<Value> = app
+        .proxy_events()
         .await
         .into_iter()
         .filter(|(_, t, _)| t == "rate_limit.exceeded")
@@ -758,13 +697,12 @@ async fn failed_authentication_is_rate_limited_per_address_with_one_event_per_wi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rack_sees_our_request_id_and_actor_never_the_clients() {
-    let rack = start_rack().await;
-    let app = spawn_gateway(&rack.url(), |_| {}).await;
-    let session = session_for(&app, "dev@example.com", "deployer").await;
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).sign_in().spawn().await;
+    let session = app.signed_in(Role::Deployer).await.token;
     let response = app
-        .client
-        .get(proxy_url(&app, "/apps"))
-        .header("Authorization", basic(&session))
+        .proxy(&session)
+        .request(reqwest::Method::GET, "/apps")
         .header("X-Request-Id", "client-chosen-id")
         .header("Convox-Actor", "someone-else@example.com")
         .header("X-Convox-Actor", "someone-else@example.com")
@@ -778,23 +716,17 @@ async fn the_rack_sees_our_request_id_and_actor_never_the_clients() {
     assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
     let seen = rack.recorded().pop().expect("recorded");
     assert_eq!(seen.request_id.as_deref(), Some(id.as_str()));
-    assert_eq!(seen.actor.as_deref(), Some("dev@example.com"));
+    assert_eq!(seen.actor.as_deref(), Some("deployer@example.com"));
     assert_eq!(seen.x_convox_actor, None);
     assert_eq!(seen.auth, tools::mock_rack::AuthOutcome::Ok);
     // The same, in the --record file.
     let from_file = rack.recorded_file().pop().expect("record file line");
     assert_eq!(from_file.request_id.as_deref(), Some(id.as_str()));
-    let events = events_for(&app, &id).await;
+    let events = app.proxy_events_for(&id).await;
     assert_eq!(events[0].2["client_request_id"], "client-chosen-id");
 
     // A token without an owner acts as token:<name>.
-    let response = app
-        .client
-        .get(proxy_url(&app, "/apps"))
-        .header("Authorization", basic(&token(&app, "viewer").await))
-        .send()
-        .await
-        .unwrap();
+    let response = app.proxy(&app.token(Role::Viewer).await).get("/apps").await;
     assert_eq!(response.status(), 200);
     let seen = rack.recorded().pop().expect("recorded");
     assert!(
@@ -804,15 +736,8 @@ async fn the_rack_sees_our_request_id_and_actor_never_the_clients() {
         "{seen:?}"
     );
     // The bare prefix and the prefix with a slash are the proxy's (404, recorded).
-    for target in [PREFIX.to_owned(), format!("{PREFIX}/")] {
-        let response = raw(
-            &app.address,
-            "GET",
-            &target,
-            &[("Authorization", &basic(&session))],
-            b"",
-        )
-        .await;
-        assert_eq!(response.status, 404, "{target}: {response:?}");
+    for target in ["", "/"] {
+        let response = app.proxy(&session).raw("GET", target, &[], b"").await;
+        assert_eq!(response.status, 404, "{PREFIX}{target}: {response:?}");
     }
 }

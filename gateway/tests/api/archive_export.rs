@@ -4,50 +4,32 @@
 //! every tampered field is rejected; this quarter's export provably extends
 //! last quarter's; the README's by-hand checks work with python3 and openssl.
 
-mod archive_support;
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use archive_support as s3;
-use common::{spawn_app_with, stderr, stdout, TestApp};
-use events::{Actor, Draft};
 use serde_json::Value;
 
+use crate::helpers::{s3, stderr, stdout, TestApp};
+
 async fn app_with_chain(events: usize) -> TestApp {
-    let app = spawn_app_with(|env| {
-        env.set("CHECKPOINT_EVERY_EVENTS", "25");
-        env.set("CHECKPOINT_EVERY_SECONDS", "3600");
-    })
-    .await;
-    for n in 0..events {
-        app.state
-            .audit
-            .append(Draft::new(
-                "test.event",
-                Actor::system("export-test"),
-                serde_json::json!({ "n": n }),
-            ))
-            .await
-            .unwrap();
-    }
+    let app = TestApp::build()
+        .env("CHECKPOINT_EVERY_EVENTS", "25")
+        .env("CHECKPOINT_EVERY_SECONDS", "3600")
+        .spawn()
+        .await;
+    app.append_test_events("export-test", events, |n| serde_json::json!({ "n": n }))
+        .await;
     // A checkpoint of everything so far (the signer answers in-process).
-    let pool = app.pool.clone();
     let head = app.event_count().await;
-    let requests = app.state.checkpoint_requests.clone();
-    s3::wait_for("a checkpoint at the head", Duration::from_secs(60), || {
-        let (pool, requests) = (pool.clone(), requests.clone());
-        async move {
-            let _ = requests.checkpoint_now().await;
-            sqlx::query_scalar::<_, i64>("SELECT coalesce(max(size), 0) FROM checkpoints")
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-                >= head
-        }
-    })
+    testkit::wait_for(
+        "a checkpoint at the head",
+        Duration::from_secs(60),
+        || async {
+            let _ = app.state.checkpoint_requests.checkpoint_now().await;
+            app.checkpointed_size().await >= head
+        },
+    )
     .await;
     app
 }
@@ -145,7 +127,7 @@ async fn bundles_verify_offline_whole_partial_and_as_tarballs() {
     // Together with the database: check 4 across them.
     let (code, value) = vc_json(&[
         "--database-url",
-        &app.db.url,
+        &app.database_url,
         "--dir",
         p(&full),
         "--key",
@@ -209,7 +191,7 @@ async fn bundles_verify_offline_whole_partial_and_as_tarballs() {
     );
     let (code, value) = vc_json(&[
         "--database-url",
-        &app.db.url,
+        &app.database_url,
         "--dir",
         p(&part),
         "--key",
@@ -320,7 +302,7 @@ async fn proofs_verify_from_the_file_alone_and_tampering_is_rejected() {
             "--seq",
             &seq,
             "--database-url",
-            &app.db.url,
+            &app.database_url,
             "--size",
             &size,
             "--key",
@@ -478,7 +460,7 @@ async fn proofs_verify_from_the_file_alone_and_tampering_is_rejected() {
             p(&old_note),
             p(&new_note),
             "--database-url",
-            &app.db.url,
+            &app.database_url,
             "--key",
             &app.vkey,
         ]),
@@ -492,7 +474,7 @@ async fn proofs_verify_from_the_file_alone_and_tampering_is_rejected() {
             p(&note_50),
             p(&new_note),
             "--database-url",
-            &app.db.url,
+            &app.database_url,
             "--key",
             &app.vkey,
         ]),
@@ -613,40 +595,22 @@ async fn the_readme_checks_a_checkpoint_by_hand_with_python_and_openssl() {
 #[tokio::test]
 async fn auditors_and_admins_download_the_bundle_and_the_download_is_an_event() {
     let app = app_with_chain(80).await;
-    let token = |role: &str| {
-        let out = app.server_command(&[
-            "token", "create", "--name", role, "--role", role, "--output", "token",
-        ]);
-        assert!(out.status.success(), "{}", stderr(&out));
-        stdout(&out).trim().to_owned()
-    };
+    let token = |role: &str| app.operator_token(role, role);
     let (auditor, admin, deployer) = (token("auditor"), token("admin"), token("deployer"));
     let sizes = checkpoint_sizes(&app).await;
-    let url = app.url(&format!("/api/v1/audit/export?from_seq={}", sizes[1] + 3));
+    let query = format!("from_seq={}", sizes[1] + 3);
     let expected_events = sizes.last().unwrap() - sizes[1];
 
-    let denied = app
-        .client
-        .get(&url)
-        .bearer_auth(&deployer)
-        .send()
-        .await
-        .unwrap();
+    let denied = app.as_(&deployer).export_audit(&query).await;
     assert_eq!(denied.status(), 403);
     assert!(denied
         .text()
         .await
         .unwrap()
         .contains("permission denied: gateway:audit_log:read"));
-    let anonymous = app.client.get(&url).send().await.unwrap();
+    let anonymous = app.anonymous().export_audit(&query).await;
     assert_eq!(anonymous.status(), 401);
-    let bad = app
-        .client
-        .get(app.url("/api/v1/audit/export?from_seq=abc"))
-        .bearer_auth(&auditor)
-        .send()
-        .await
-        .unwrap();
+    let bad = app.as_(&auditor).export_audit("from_seq=abc").await;
     assert_eq!(bad.status(), 400);
     assert!(
         app.events_of("audit.exported").await.is_empty(),
@@ -654,13 +618,7 @@ async fn auditors_and_admins_download_the_bundle_and_the_download_is_an_event() 
     );
 
     for (who, secret) in [("auditor", &auditor), ("admin", &admin)] {
-        let response = app
-            .client
-            .get(&url)
-            .bearer_auth(secret)
-            .send()
-            .await
-            .unwrap();
+        let response = app.as_(secret).export_audit(&query).await;
         assert_eq!(response.status(), 200, "{who}");
         assert_eq!(response.headers()["content-type"], "application/gzip");
         assert!(response.headers()["content-disposition"]

@@ -6,13 +6,10 @@
 //! stderr are searched for every secret: zero hits. Stdout also has exactly
 //! one request line per request.
 
-mod common;
-mod proxy_support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use proxy_support::{basic, raw, ServerProcess, PREFIX};
+use crate::helpers::{basic, raw, ServerProcess, PREFIX};
 use serde::Deserialize;
 use tools::mock_rack::{MockRack, MockRackConfig};
 
@@ -51,7 +48,7 @@ async fn no_secret_of_the_corpus_reaches_the_chain_stdout_or_stderr() {
     .await
     .expect("mock rack")
     .spawn();
-    let mut gateway = ServerProcess::start(
+    let mut gateway = ServerProcess::in_front_of(
         &rack.url(),
         CORPUS_RACK_TOKEN,
         &[
@@ -127,7 +124,7 @@ async fn no_secret_of_the_corpus_reaches_the_chain_stdout_or_stderr() {
 
     let stdout = gateway.stdout();
     let stderr = gateway.stderr();
-    let pool = gateway.db.pool().await;
+    let pool = gateway.pool().await;
     let canonical: Vec<Vec<u8>> = sqlx::query_scalar("SELECT canonical FROM events ORDER BY seq")
         .fetch_all(&pool)
         .await

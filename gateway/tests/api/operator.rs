@@ -2,9 +2,7 @@
 //! actor kind `system` and the OS user, secrets are printed once and stored
 //! only as SHA-256, and bad input is refused with a clear error and no write.
 
-mod common;
-
-use common::{server_command, stderr, stdout};
+use crate::helpers::{new_key, server_command, stderr, stdout};
 use sqlx::PgPool;
 
 struct Db {
@@ -18,7 +16,7 @@ struct Db {
 async fn db() -> Db {
     let db = testkit::fresh_database().await;
     let keys = tempfile::tempdir().unwrap();
-    let (key, _) = common::new_key(keys.path());
+    let (key, _) = new_key(keys.path());
     let pool = db.pool().await;
     let url = db.url.clone();
     Db {
@@ -365,7 +363,7 @@ async fn rebuild_projections_check_passes_then_names_an_edited_row() {
 #[tokio::test]
 async fn a_missing_database_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let (key, _) = common::new_key(dir.path());
+    let (key, _) = new_key(dir.path());
     let port = testkit::free_port();
     let out = server_command(
         &format!("postgres://postgres@127.0.0.1:{port}/none"),

@@ -2,16 +2,14 @@
 //! a private settings directory per run, and the outcome each role should get.
 //! Skipped loudly (not failed) when no CLI is available.
 
-mod common;
-mod proxy_support;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use proxy_support::*;
 use tokio::io::AsyncWriteExt;
 use tools::mock_rack::SEED_APP;
+
+use crate::helpers::{Rack, Role, TestApp, PREFIX};
 
 macro_rules! convox_or_skip {
     ($name:expr) => {
@@ -55,7 +53,7 @@ struct Cli {
 }
 
 impl Cli {
-    fn new(bin: &Path, app: &common::TestApp, secret: &str) -> Cli {
+    fn new(bin: &Path, app: &TestApp, secret: &str) -> Cli {
         let host = app.address.trim_start_matches("http://");
         Cli::with_url(bin, format!("http://convox:{secret}@{host}{PREFIX}"))
     }
@@ -108,24 +106,12 @@ impl Cli {
     }
 }
 
-/// Every event's canonical bytes, as stored (what an auditor exports).
-async fn chain_text(app: &common::TestApp) -> String {
-    let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT canonical FROM events ORDER BY seq")
-        .fetch_all(&app.pool)
-        .await
-        .expect("events");
-    rows.iter()
-        .map(|r| String::from_utf8_lossy(r).into_owned())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_can_list_but_not_change() {
     let bin = convox_or_skip!("a_viewer_can_list_but_not_change");
-    let rack = start_rack().await;
-    let app = spawn_gateway(&rack.url(), |_| {}).await;
-    let cli = Cli::new(&bin, &app, &token(&app, "viewer").await);
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).spawn().await;
+    let cli = Cli::new(&bin, &app, &app.token(Role::Viewer).await);
 
     let out = cli.run(&["apps"]).await.ok();
     assert!(out.stdout.contains(SEED_APP), "{out:?}");
@@ -159,7 +145,7 @@ async fn a_viewer_can_list_but_not_change() {
         "{out:?}"
     );
     // A refused log stream fails the handshake (exit non-zero).
-    let ci = Cli::new(&bin, &app, &token(&app, "cicd").await);
+    let ci = Cli::new(&bin, &app, &app.token(Role::Cicd).await);
     ci.run(&["logs", "-a", SEED_APP, "--no-follow"])
         .await
         .refused();
@@ -177,13 +163,9 @@ async fn a_viewer_can_list_but_not_change() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployer_sets_env_deploys_and_reads_logs() {
     let bin = convox_or_skip!("a_deployer_sets_env_deploys_and_reads_logs");
-    let rack = start_rack().await;
-    let app = spawn_gateway(&rack.url(), |_| {}).await;
-    let cli = Cli::new(
-        &bin,
-        &app,
-        &session_for(&app, "deployer@example.com", "deployer").await,
-    );
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).sign_in().spawn().await;
+    let cli = Cli::new(&bin, &app, &app.signed_in(Role::Deployer).await.token);
 
     let out = cli.run(&["ps", "-a", SEED_APP]).await.ok();
     assert!(out.stdout.contains("web"), "{out:?}");
@@ -213,12 +195,13 @@ async fn a_deployer_sets_env_deploys_and_reads_logs() {
         .release(&release)
         .expect("release created on the rack");
     assert!(created.env.contains(secret_value));
-    let chain = chain_text(&app).await;
+    let chain = app.canonical_events().await.join("\n");
     assert!(
         !chain.contains(secret_value),
         "an env value entered the chain"
     );
-    let env_event = proxy_events(&app)
+    let env_event = app
+        .proxy_events()
         .await
         .into_iter()
         .find(|(_, t, d)| t == "proxy.request" && d["permission"] == "convox:env:set")
@@ -251,7 +234,7 @@ async fn a_deployer_sets_env_deploys_and_reads_logs() {
     assert!(out.stdout.contains("service/web/"), "{out:?}");
 
     // Everything the rack saw is in the chain, written before it was sent.
-    let events = proxy_events(&app).await;
+    let events = app.proxy_events().await;
     for seen in rack.recorded() {
         let id = seen
             .request_id
@@ -265,11 +248,11 @@ async fn a_deployer_sets_env_deploys_and_reads_logs() {
         assert_eq!(seen.actor.as_deref(), Some("deployer@example.com"));
         assert_eq!(seen.x_convox_actor, None);
     }
-    eventually(
+    testkit::wait_for(
         "every websocket recorded its end",
         Duration::from_secs(10),
         || async {
-            let events = proxy_events(&app).await;
+            let events = app.proxy_events().await;
             let ws = events
                 .iter()
                 .filter(|(_, t, d)| t == "proxy.request" && d["websocket"] == true)
@@ -284,7 +267,8 @@ async fn a_deployer_sets_env_deploys_and_reads_logs() {
     .await;
     // The probes before each websocket were answered by the gateway, quietly.
     assert!(!rack.recorded().iter().any(|r| r.path == "/machines"));
-    assert!(!proxy_events(&app)
+    assert!(!app
+        .proxy_events()
         .await
         .iter()
         .any(|(_, _, d)| d["path"] == "/machines"));
@@ -293,11 +277,11 @@ async fn a_deployer_sets_env_deploys_and_reads_logs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_and_exec_follow_the_run_policy() {
     let bin = convox_or_skip!("run_and_exec_follow_the_run_policy");
-    let rack = start_rack().await;
-    add_service(&rack, "jobs");
-    let app = spawn_gateway(&rack.url(), |_| {}).await;
-    let ops = Cli::new(&bin, &app, &token(&app, "ops").await);
-    let admin = Cli::new(&bin, &app, &token(&app, "admin").await);
+    let rack = Rack::start().await;
+    rack.add_service("jobs");
+    let app = TestApp::build().rack(&rack.url()).spawn().await;
+    let ops = Cli::new(&bin, &app, &app.token(Role::Ops).await);
+    let admin = Cli::new(&bin, &app, &app.token(Role::Admin).await);
 
     let out = ops
         .run(&["run", "jobs", "echo", "hi", "there", "-a", SEED_APP])
@@ -379,7 +363,8 @@ async fn run_and_exec_follow_the_run_policy() {
         "{out:?}"
     );
     // Each exec's command is in its proxy.request, refused or not.
-    let recorded: Vec<(String, String)> = proxy_events(&app)
+    let recorded: Vec<(String, String)> = app
+        .proxy_events()
         .await
         .into_iter()
         .filter(|(_, t, d)| t == "proxy.request" && d["command"].is_string())
@@ -416,10 +401,10 @@ async fn run_and_exec_follow_the_run_policy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rack_url_with_a_trailing_slash_works_too() {
     let bin = convox_or_skip!("a_rack_url_with_a_trailing_slash_works_too");
-    let rack = start_rack().await;
-    let app = spawn_gateway(&rack.url(), |_| {}).await;
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).spawn().await;
     let host = app.address.trim_start_matches("http://");
-    let secret = token(&app, "ops").await;
+    let secret = app.token(Role::Ops).await;
     let cli = Cli::with_url(&bin, format!("http://convox:{secret}@{host}{PREFIX}/"));
     let out = cli.run(&["apps"]).await.ok();
     assert!(out.stdout.contains(SEED_APP), "{out:?}");

@@ -1,62 +1,29 @@
 //! TLS on both sides of the gateway: trusting a self-signed rack by CA file or
 //! by pinned fingerprint (and failing closed otherwise), and serving HTTPS.
 
-mod common;
-mod proxy_support;
-
 use std::time::Duration;
 
-use futures::StreamExt;
-use proxy_support::*;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tools::mock_rack::MockRackConfig;
 
+use crate::helpers::{basic, request_id, Rack, Role, TestApp, PREFIX};
+
 async fn tls_rack() -> Rack {
-    start_rack_with(MockRackConfig {
+    Rack::start_with(MockRackConfig {
         tls: true,
         ..MockRackConfig::default()
     })
     .await
 }
 
-async fn get_apps(app: &common::TestApp, secret: &str) -> reqwest::Response {
-    app.client
-        .get(proxy_url(app, "/apps"))
-        .header("Authorization", basic(secret))
-        .send()
-        .await
-        .expect("send")
+async fn get_apps(app: &TestApp, secret: &str) -> reqwest::Response {
+    app.proxy(secret).get("/apps").await
 }
 
 /// The logs websocket through the gateway, read to its end.
-async fn logs(app: &common::TestApp, secret: &str) -> String {
-    let url = format!(
-        "ws://{}{PREFIX}/apps/myapp/logs",
-        app.address.trim_start_matches("http://")
-    );
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", basic(secret).parse().unwrap());
-    request
-        .headers_mut()
-        .insert("follow", "false".parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+async fn logs(app: &TestApp, secret: &str) -> String {
+    app.proxy(secret)
+        .websocket_text("/apps/myapp/logs", &[("follow", "false")])
         .await
-        .expect("upgrade");
-    let mut text = String::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(Ok(message)) = socket.next().await {
-            match message {
-                tokio_tungstenite::tungstenite::Message::Text(t) => text.push_str(&t),
-                tokio_tungstenite::tungstenite::Message::Binary(b) if b.is_empty() => break,
-                tokio_tungstenite::tungstenite::Message::Close(_) => break,
-                _ => {}
-            }
-        }
-    })
-    .await;
-    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,8 +34,12 @@ async fn a_ca_file_trusts_the_racks_self_signed_certificate() {
     let ca = dir.path().join("rack.pem");
     std::fs::write(&ca, rack.tls_cert_pem().unwrap()).unwrap();
     let ca_path = ca.display().to_string();
-    let app = spawn_gateway(&rack.url(), move |env| env.set("RACK_TLS_CA_FILE", ca_path)).await;
-    let admin = token(&app, "admin").await;
+    let app = TestApp::build()
+        .rack(&rack.url())
+        .env("RACK_TLS_CA_FILE", ca_path)
+        .spawn()
+        .await;
+    let admin = app.token(Role::Admin).await;
     let response = get_apps(&app, &admin).await;
     assert_eq!(response.status(), 200);
     assert!(rack.saw(&request_id(&response)));
@@ -89,11 +60,12 @@ async fn a_pinned_fingerprint_works_and_a_wrong_one_fails_closed() {
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()
         .join(":");
-    let app = spawn_gateway(&rack.url(), move |env| {
-        env.set("RACK_TLS_FINGERPRINT", pretty)
-    })
-    .await;
-    let admin = token(&app, "admin").await;
+    let app = TestApp::build()
+        .rack(&rack.url())
+        .env("RACK_TLS_FINGERPRINT", pretty)
+        .spawn()
+        .await;
+    let admin = app.token(Role::Admin).await;
     assert_eq!(get_apps(&app, &admin).await.status(), 200);
     assert!(logs(&app, &admin).await.contains("listening on port 3000"));
 
@@ -101,11 +73,12 @@ async fn a_pinned_fingerprint_works_and_a_wrong_one_fails_closed() {
     wrong[0] = if wrong[0] == b'0' { b'1' } else { b'0' };
     let wrong = String::from_utf8(wrong).unwrap();
     let seen = rack.recorded().len();
-    let app = spawn_gateway(&rack.url(), move |env| {
-        env.set("RACK_TLS_FINGERPRINT", wrong)
-    })
-    .await;
-    let admin = token(&app, "admin").await;
+    let app = TestApp::build()
+        .rack(&rack.url())
+        .env("RACK_TLS_FINGERPRINT", wrong)
+        .spawn()
+        .await;
+    let admin = app.token(Role::Admin).await;
     let response = get_apps(&app, &admin).await;
     assert_eq!(response.status(), 502);
     let id = request_id(&response);
@@ -114,7 +87,7 @@ async fn a_pinned_fingerprint_works_and_a_wrong_one_fails_closed() {
         !body.to_lowercase().contains("certificate"),
         "no internals: {body}"
     );
-    let events = events_for(&app, &id).await;
+    let events = app.proxy_events_for(&id).await;
     assert_eq!(events[0].2["decision"], "allow");
     let failure = &events[1].2["upstream_error"];
     assert_eq!(failure["code"], "rack_unreachable", "{events:?}");
@@ -130,13 +103,17 @@ async fn a_pinned_fingerprint_works_and_a_wrong_one_fails_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_trust_a_self_signed_rack_is_refused_except_in_dev_mode() {
     let rack = tls_rack().await;
-    let app = spawn_gateway(&rack.url(), |_| {}).await;
-    let admin = token(&app, "admin").await;
+    let app = TestApp::build().rack(&rack.url()).spawn().await;
+    let admin = app.token(Role::Admin).await;
     assert_eq!(get_apps(&app, &admin).await.status(), 502);
     assert!(rack.recorded().is_empty());
 
-    let app = spawn_gateway(&rack.url(), |env| env.set("DEV_MODE", "true")).await;
-    let admin = token(&app, "admin").await;
+    let app = TestApp::build()
+        .rack(&rack.url())
+        .env("DEV_MODE", "true")
+        .spawn()
+        .await;
+    let admin = app.token(Role::Admin).await;
     assert_eq!(get_apps(&app, &admin).await.status(), 200);
 }
 
@@ -181,7 +158,7 @@ async fn bad_trust_settings_stop_the_gateway_from_starting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_serves_https() {
-    let rack = start_rack().await;
+    let rack = Rack::start().await;
     let certified =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .unwrap();
@@ -191,12 +168,13 @@ async fn the_gateway_serves_https() {
     std::fs::write(&cert, certified.cert.pem()).unwrap();
     std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
     let (cert_path, key_path) = (cert.display().to_string(), key.display().to_string());
-    let mut app = spawn_gateway(&rack.url(), move |env| {
-        env.set("TLS_CERT_FILE", cert_path);
-        env.set("TLS_KEY_FILE", key_path);
-    })
-    .await;
-    let admin = token(&app, "admin").await;
+    let mut app = TestApp::build()
+        .rack(&rack.url())
+        .env("TLS_CERT_FILE", cert_path)
+        .env("TLS_KEY_FILE", key_path)
+        .spawn()
+        .await;
+    let admin = app.token(Role::Admin).await;
     let client = reqwest::Client::builder()
         .add_root_certificate(
             reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),

@@ -4,27 +4,17 @@
 //! killed with SIGKILL mid-shipping (after a restart the archive is still
 //! contiguous and complete, continued from what the bucket holds).
 
-mod archive_support;
-mod common;
-
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use archive_support as s3;
-use common::spawn_app_with;
-use events::{Actor, Draft};
+use crate::helpers::{s3, ServerProcess, TestApp};
 
-async fn append(audit: &events::store::Appender, count: usize, tag: &str) {
-    for n in 0..count {
-        audit
-            .append(Draft::new(
-                "test.event",
-                Actor::system("resilience"),
-                serde_json::json!({ "tag": tag, "n": n }),
-            ))
-            .await
-            .expect("appends keep succeeding");
-    }
+async fn append(app: &TestApp, count: usize, tag: &str) {
+    app.append_test_events(
+        "resilience",
+        count,
+        |n| serde_json::json!({ "tag": tag, "n": n }),
+    )
+    .await
 }
 
 /// Every archived event exactly once, in order, equal to the database, up to its newest checkpoint.
@@ -74,18 +64,18 @@ async fn an_s3_outage_delays_shipping_but_not_requests_and_the_backlog_ships_wit
     let endpoint = peer.endpoint();
     let client = s3::client(&endpoint);
     let bucket = s3::bucket(&client, true).await;
-    let mut app = spawn_app_with(|env| {
-        s3::archive_env(env, &endpoint, &bucket);
-        env.set("CHECKPOINT_EVERY_EVENTS", "40");
-        env.set("AUDIT_SEGMENT_MAX_AGE_MS", "300");
-    })
-    .await;
-    append(&app.state.audit, 100, "before").await;
+    let mut app = TestApp::build()
+        .archive_to(&endpoint, &bucket)
+        .env("CHECKPOINT_EVERY_EVENTS", "40")
+        .env("AUDIT_SEGMENT_MAX_AGE_MS", "300")
+        .spawn()
+        .await;
+    append(&app, 100, "before").await;
     s3::wait_shipped(&app.pool, Duration::from_secs(60)).await;
     let (before, _) = s3::progress(&app.pool).await;
 
     peer.kill();
-    append(&app.state.audit, 300, "during").await;
+    append(&app, 300, "during").await;
     // Requests are served and the gateway stays ready: the archive lags, nothing is refused.
     let health = app.client.get(app.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -100,15 +90,7 @@ async fn an_s3_outage_delays_shipping_but_not_requests_and_the_backlog_ships_wit
     };
     let mut seen = (0.0, 0.0);
     for _ in 0..300 {
-        let metrics = app
-            .client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = app.metrics().await;
         seen = (
             metric(&metrics, "rgw_archive_lag_seconds "),
             metric(&metrics, "rgw_archive_upload_errors_total "),
@@ -130,40 +112,13 @@ async fn an_s3_outage_delays_shipping_but_not_requests_and_the_backlog_ships_wit
     );
 
     peer.restart().await;
-    append(&app.state.audit, 50, "after").await;
+    append(&app, 50, "after").await;
     s3::wait_shipped(&app.pool, Duration::from_secs(90)).await;
     let chain = app.state.chain().to_owned();
     app.stop().await;
     assert_complete(&client, &bucket, &app.pool, &chain).await;
-    let (code, value) = s3::verify_json(
-        &endpoint,
-        &[
-            "--database-url",
-            &app.db.url,
-            "--s3",
-            &format!("s3://{bucket}/rack-gateway"),
-            "--s3-path-style",
-            "--key",
-            &app.vkey,
-        ],
-    );
+    let (code, value) = s3::verify_both(&endpoint, &app, &bucket, &[]);
     assert_eq!(code, 0, "{value}");
-}
-
-fn serve(app_env: &[(String, String)]) -> testkit::ChildGuard {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_rack-gateway-server"));
-    command
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RGW_ENV_FILE", "/nonexistent/.env")
-        .env("LOG_LEVEL", "info,sqlx=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (key, value) in app_env {
-        command.env(key, value);
-    }
-    testkit::ChildGuard(command.spawn().expect("start rack-gateway-server"))
 }
 
 #[tokio::test]
@@ -172,66 +127,40 @@ async fn a_gateway_killed_mid_shipping_resumes_from_the_bucket_contiguous_and_co
     let client = s3::client(&endpoint);
     let bucket = s3::bucket(&client, true).await;
     // A backlog: 1500 events with a checkpoint every 20, written before archiving is on.
-    let mut app = spawn_app_with(|env| {
-        env.set("CHECKPOINT_EVERY_EVENTS", "20");
-    })
-    .await;
-    append(&app.state.audit, 1500, "backlog").await;
-    let pool = app.pool.clone();
-    s3::wait_for(
+    let mut app = TestApp::build()
+        .env("CHECKPOINT_EVERY_EVENTS", "20")
+        .spawn()
+        .await;
+    append(&app, 1500, "backlog").await;
+    testkit::wait_for(
         "checkpoints over the backlog",
         Duration::from_secs(60),
-        || {
-            let pool = pool.clone();
-            async move {
-                sqlx::query_scalar::<_, i64>("SELECT coalesce(max(size), 0) FROM checkpoints")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap()
-                    >= 1500
-            }
-        },
+        || async { app.checkpointed_size().await >= 1500 },
     )
     .await;
     app.stop().await;
     let chain = app.state.chain().to_owned();
 
-    let env: Vec<(String, String)> = [
-        ("DATABASE_URL", app.db.url.clone()),
-        ("PORT", "0".into()),
-        ("BIND_ADDRESS", "127.0.0.1".into()),
-        (
-            "CHECKPOINT_SIGNING_KEY_FILE",
-            app.key_file.display().to_string(),
-        ),
-        ("CHECKPOINT_EVERY_EVENTS", "20".into()),
-        ("AUDIT_SEGMENT_MAX_AGE_MS", "300".into()),
-        ("AUDIT_S3_BUCKET", bucket.clone()),
-        ("AUDIT_S3_ENDPOINT_URL", endpoint.clone()),
-        ("AUDIT_S3_REGION", s3::REGION.into()),
-        ("AWS_ACCESS_KEY_ID", s3::ACCESS_KEY.into()),
-        ("AWS_SECRET_ACCESS_KEY", s3::SECRET_KEY.into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let archive = s3::archive_settings(&endpoint, &bucket);
+    let mut settings = vec![
+        ("LOG_LEVEL", "info,sqlx=warn"),
+        ("CHECKPOINT_EVERY_EVENTS", "20"),
+        ("AUDIT_SEGMENT_MAX_AGE_MS", "300"),
+    ];
+    settings.extend(archive.iter().map(|(k, v)| (*k, v.as_str())));
+    let serve = || ServerProcess::resume(&app.database_url, &app.key_file, &settings);
 
     // Kill it (SIGKILL) while it works through the backlog, three times.
     for round in 0..3 {
-        let child = serve(&env);
+        let mut server = serve();
         let (start, _) = s3::progress(&app.pool).await;
         let pool = app.pool.clone();
-        s3::wait_for("some segments shipped", Duration::from_secs(60), || {
+        testkit::wait_for("some segments shipped", Duration::from_secs(60), || {
             let pool = pool.clone();
             async move { s3::progress(&pool).await.0 >= start + 60 }
         })
         .await;
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
-        drop(child);
+        server.kill();
         let (shipped, real) = s3::progress(&app.pool).await;
         assert!(
             shipped < real,
@@ -240,39 +169,13 @@ async fn a_gateway_killed_mid_shipping_resumes_from_the_bucket_contiguous_and_co
     }
 
     // Restart: it continues from what the bucket holds, to the end.
-    let mut child = serve(&env);
+    let mut server = serve();
     s3::wait_shipped(&app.pool, Duration::from_secs(120)).await;
     // Stop it the orderly way (SIGTERM): a segment of bookkeeping may still be on its way
     // (a count-boundary checkpoint), and a stop lets the shipper finish and record it.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let mut exited = None;
-    for _ in 0..300 {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            exited = Some(status);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        exited.expect("the gateway stops on SIGTERM").code(),
-        Some(0)
-    );
+    let exited = server.terminate(Duration::from_secs(30)).await;
+    assert_eq!(exited.code(), Some(0), "the gateway stops on SIGTERM");
     assert_complete(&client, &bucket, &app.pool, &chain).await;
-    let (code, value) = s3::verify_json(
-        &endpoint,
-        &[
-            "--database-url",
-            &app.db.url,
-            "--s3",
-            &format!("s3://{bucket}/rack-gateway"),
-            "--s3-path-style",
-            "--key",
-            &app.vkey,
-        ],
-    );
+    let (code, value) = s3::verify_both(&endpoint, &app, &bucket, &[]);
     assert_eq!(code, 0, "{value}");
 }

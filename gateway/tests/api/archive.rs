@@ -5,32 +5,25 @@
 //! objects that are missing or unlocked; a truncated or altered database
 //! caught against the archive.
 
-mod archive_support;
-mod common;
-
 use std::time::Duration;
 
-use archive_support as s3;
-use common::spawn_app_with;
-use events::{Actor, Draft};
 use serde_json::Value;
 use sqlx::Executor;
 
-async fn load(app: &common::TestApp, events: usize, writers: usize) {
+use crate::helpers::{append_test_events, s3, TestApp};
+
+async fn load(app: &TestApp, events: usize, writers: usize) {
     let mut tasks = Vec::new();
     for writer in 0..writers {
         let audit = app.state.audit.clone();
         tasks.push(tokio::spawn(async move {
-            for n in 0..events / writers {
-                audit
-                    .append(Draft::new(
-                        "test.event",
-                        Actor::system("load"),
-                        serde_json::json!({ "writer": writer, "n": n }),
-                    ))
-                    .await
-                    .expect("append");
-            }
+            append_test_events(
+                &audit,
+                "load",
+                events / writers,
+                |n| serde_json::json!({ "writer": writer, "n": n }),
+            )
+            .await
         }));
     }
     for task in tasks {
@@ -38,16 +31,8 @@ async fn load(app: &common::TestApp, events: usize, writers: usize) {
     }
 }
 
-async fn metric(app: &common::TestApp, name: &str) -> f64 {
-    let body = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+async fn metric(app: &TestApp, name: &str) -> f64 {
+    let body = app.metrics().await;
     body.lines()
         .find_map(|line| {
             let (series, value) = line.split_once(' ')?;
@@ -56,22 +41,18 @@ async fn metric(app: &common::TestApp, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} in /metrics:\n{body}"))
 }
 
-fn s3_url(bucket: &str) -> String {
-    format!("s3://{bucket}/rack-gateway")
-}
-
 #[tokio::test]
 async fn every_event_is_shipped_once_under_compliance_lock_and_verifies_across_sources() {
     let endpoint = s3::endpoint();
     let client = s3::client(&endpoint);
     let bucket = s3::bucket(&client, true).await;
-    let mut app = spawn_app_with(|env| {
-        s3::archive_env(env, &endpoint, &bucket);
-        env.set("CHECKPOINT_EVERY_EVENTS", "250");
-        env.set("AUDIT_SEGMENT_MAX_AGE_MS", "500");
-        env.set("AUDIT_RETENTION_DAYS", "30");
-    })
-    .await;
+    let mut app = TestApp::build()
+        .archive_to(&endpoint, &bucket)
+        .env("CHECKPOINT_EVERY_EVENTS", "250")
+        .env("AUDIT_SEGMENT_MAX_AGE_MS", "500")
+        .env("AUDIT_RETENTION_DAYS", "30")
+        .spawn()
+        .await;
     let started = chrono::Utc::now().timestamp();
     load(&app, 2000, 16).await;
     s3::wait_shipped(&app.pool, Duration::from_secs(90)).await;
@@ -165,20 +146,7 @@ async fn every_event_is_shipped_once_under_compliance_lock_and_verifies_across_s
     app.stop().await;
 
     // verify-chain over both sources: exit 0, every object reported locked.
-    let (code, value) = s3::verify_json(
-        &endpoint,
-        &[
-            "--database-url",
-            &app.db.url,
-            "--s3",
-            &s3_url(&bucket),
-            "--s3-path-style",
-            "--key",
-            &app.vkey,
-            "--min-retention-days",
-            "30",
-        ],
-    );
+    let (code, value) = s3::verify_both(&endpoint, &app, &bucket, &["--min-retention-days", "30"]);
     assert_eq!(code, 0, "{value}");
     assert_eq!(value["ok"], true);
     let objects = value["objects"].as_array().unwrap();
@@ -193,31 +161,15 @@ async fn every_event_is_shipped_once_under_compliance_lock_and_verifies_across_s
         "{sources}"
     );
     // The archive alone, too (and its published key without --key).
-    let (code, value) = s3::verify_json(
-        &endpoint,
-        &[
-            "--s3",
-            &s3_url(&bucket),
-            "--s3-path-style",
-            "--min-retention-days",
-            "30",
-        ],
-    );
+    let (code, value) = s3::verify_bucket(&endpoint, &bucket, &["--min-retention-days", "30"]);
     assert_eq!(code, 0, "{value}");
     assert_eq!(value["keys_trusted"], false);
     assert_eq!(value["head_seq"], lines.len() as u64);
     // A stricter policy than the objects have is a failure naming an object.
-    let (code, value) = s3::verify_json(
+    let (code, value) = s3::verify_bucket(
         &endpoint,
-        &[
-            "--s3",
-            &s3_url(&bucket),
-            "--s3-path-style",
-            "--key",
-            &app.vkey,
-            "--min-retention-days",
-            "31",
-        ],
+        &bucket,
+        &["--key", &app.vkey, "--min-retention-days", "31"],
     );
     assert_eq!(code, 1, "{value}");
     assert_eq!(value["check"], 6);
@@ -225,12 +177,10 @@ async fn every_event_is_shipped_once_under_compliance_lock_and_verifies_across_s
         value["object"].as_str().unwrap().contains(&chain),
         "{value}"
     );
-    let (code, value) = s3::verify_json(
+    let (code, value) = s3::verify_bucket(
         &endpoint,
+        &bucket,
         &[
-            "--s3",
-            &s3_url(&bucket),
-            "--s3-path-style",
             "--key",
             &app.vkey,
             "--lock-mode",
@@ -248,14 +198,14 @@ async fn a_bucket_without_object_lock_is_never_reported_healthy_and_gets_nothing
     let endpoint = s3::endpoint();
     let client = s3::client(&endpoint);
     let bucket = s3::bucket(&client, false).await;
-    let mut app = spawn_app_with(|env| {
-        s3::archive_env(env, &endpoint, &bucket);
-        env.set("AUDIT_SEGMENT_MAX_AGE_MS", "200");
-    })
-    .await;
+    let mut app = TestApp::build()
+        .archive_to(&endpoint, &bucket)
+        .env("AUDIT_SEGMENT_MAX_AGE_MS", "200")
+        .spawn()
+        .await;
     load(&app, 20, 2).await;
     let (client_http, ready_url) = (app.client.clone(), app.url("/ready"));
-    s3::wait_for("/ready to refuse", Duration::from_secs(30), || {
+    testkit::wait_for("/ready to refuse", Duration::from_secs(30), || {
         let request = client_http.get(&ready_url).send();
         async move {
             let response = request.await.unwrap();
@@ -282,13 +232,13 @@ async fn a_bucket_without_object_lock_is_never_reported_healthy_and_gets_nothing
 }
 
 /// Ship a small archive and stop the gateway; returns the app (database kept).
-async fn shipped_archive(endpoint: &str, bucket: &str, events: usize) -> common::TestApp {
-    let mut app = spawn_app_with(|env| {
-        s3::archive_env(env, endpoint, bucket);
-        env.set("CHECKPOINT_EVERY_EVENTS", "20");
-        env.set("AUDIT_SEGMENT_MAX_AGE_MS", "200");
-    })
-    .await;
+async fn shipped_archive(endpoint: &str, bucket: &str, events: usize) -> TestApp {
+    let mut app = TestApp::build()
+        .archive_to(endpoint, bucket)
+        .env("CHECKPOINT_EVERY_EVENTS", "20")
+        .env("AUDIT_SEGMENT_MAX_AGE_MS", "200")
+        .spawn()
+        .await;
     load(&app, events, 4).await;
     s3::wait_shipped(&app.pool, Duration::from_secs(60)).await;
     app.stop().await;
@@ -309,11 +259,10 @@ async fn locked_versions_refuse_delete_and_replace_and_verify_chain_names_missin
         "{} segments",
         archived.segments.len()
     );
-    let url = s3_url(&bucket);
     let verify = |extra: &[&str]| {
-        let mut args = vec!["--s3", &url, "--s3-path-style", "--key", &app.vkey];
+        let mut args = vec!["--key", app.vkey.as_str()];
         args.extend_from_slice(extra);
-        s3::verify_json(&endpoint, &args)
+        s3::verify_bucket(&endpoint, &bucket, &args)
     };
     assert_eq!(verify(&[]).0, 0);
 
@@ -490,20 +439,7 @@ async fn a_truncated_or_altered_database_is_caught_against_the_archive() {
     let chain = app.state.chain().to_owned();
     let archived = s3::archived(&client, &bucket, &chain).await;
     let newest = archived.segments.last().unwrap().1;
-    let both = |app: &common::TestApp| {
-        s3::verify_json(
-            &endpoint,
-            &[
-                "--database-url",
-                &app.db.url,
-                "--s3",
-                &s3_url(&bucket),
-                "--s3-path-style",
-                "--key",
-                &app.vkey,
-            ],
-        )
-    };
+    let both = |app: &TestApp| s3::verify_both(&endpoint, app, &bucket, &[]);
     assert_eq!(both(&app).0, 0);
 
     // An altered event, its hash recomputed (so the database alone links up to it).
@@ -542,7 +478,7 @@ async fn a_truncated_or_altered_database_is_caught_against_the_archive() {
     // The database alone cannot tell (its remaining checkpoints all match)...
     let (code, value) = s3::verify_json(
         &endpoint,
-        &["--database-url", &app.db.url, "--key", &app.vkey],
+        &["--database-url", &app.database_url, "--key", &app.vkey],
     );
     assert_eq!(code, 0, "{value}");
     // ...the archive can.
@@ -597,20 +533,11 @@ async fn a_bucket_that_differs_from_the_database_stops_shipping_with_an_alarm_an
         .len();
 
     // The same database, a gateway started again: it compares, alarms, and ships nothing.
-    let settings = gateway::settings::Settings::from_env(&first.env).unwrap();
-    let app = gateway::startup::Application::build(settings)
-        .await
-        .unwrap();
-    let state = app.state().clone();
-    let port = app.port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    let http = reqwest::Client::new();
-    let ready_url = format!("http://127.0.0.1:{port}/ready");
+    let mut app = first.replica().await;
+    let http = app.client.clone();
+    let ready_url = app.url("/ready");
     let expected = newest.clone();
-    s3::wait_for(
+    testkit::wait_for(
         "/ready to report the divergence",
         Duration::from_secs(30),
         || {
@@ -623,28 +550,12 @@ async fn a_bucket_that_differs_from_the_database_stops_shipping_with_an_alarm_an
         },
     )
     .await;
-    let metrics = http
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("rgw_archive_fault 1"), "{metrics}");
     assert!(metrics.contains("rgw_archive_healthy 0"), "{metrics}");
     // New events are still accepted; none of them is shipped, and nothing is rewritten.
-    for n in 0..30 {
-        state
-            .audit
-            .append(Draft::new(
-                "test.event",
-                Actor::system("t"),
-                serde_json::json!({ "n": n }),
-            ))
-            .await
-            .unwrap();
-    }
+    app.append_test_events("t", 30, |n| serde_json::json!({ "n": n }))
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let versions_after = client
         .list_object_versions()
@@ -655,8 +566,7 @@ async fn a_bucket_that_differs_from_the_database_stops_shipping_with_an_alarm_an
         .versions()
         .len();
     assert_eq!(versions_before, versions_after, "the gateway wrote nothing");
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -665,38 +575,21 @@ async fn with_two_replicas_one_ships_and_each_segment_is_shipped_once() {
     let endpoint = s3::endpoint();
     let client = s3::client(&endpoint);
     let bucket = s3::bucket(&client, true).await;
-    let mut first = spawn_app_with(|env| {
-        s3::archive_env(env, &endpoint, &bucket);
-        env.set("CHECKPOINT_EVERY_EVENTS", "50");
-        env.set("AUDIT_SEGMENT_MAX_AGE_MS", "300");
-    })
-    .await;
-    let settings = gateway::settings::Settings::from_env(&first.env).unwrap();
-    let second = gateway::startup::Application::build(settings)
-        .await
-        .unwrap();
-    let second_state = second.state().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let second_task = tokio::spawn(second.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
+    let mut first = TestApp::build()
+        .archive_to(&endpoint, &bucket)
+        .env("CHECKPOINT_EVERY_EVENTS", "50")
+        .env("AUDIT_SEGMENT_MAX_AGE_MS", "300")
+        .spawn()
+        .await;
+    let mut second = first.replica().await;
     for n in 0..400 {
-        let audit = if n % 2 == 0 {
-            &first.state.audit
-        } else {
-            &second_state.audit
-        };
-        audit
-            .append(Draft::new(
-                "test.event",
-                Actor::system("t"),
-                serde_json::json!({ "n": n }),
-            ))
-            .await
-            .unwrap();
+        let target = if n % 2 == 0 { &first } else { &second };
+        target
+            .append_test_events("t", 1, |_| serde_json::json!({ "n": n }))
+            .await;
     }
     s3::wait_shipped(&first.pool, Duration::from_secs(60)).await;
-    let shippers = [&first.state, &second_state]
+    let shippers = [&first.state, &second.state]
         .iter()
         .filter(|s| s.archive.status.leader.load(Ordering::Relaxed))
         .count();
@@ -720,7 +613,6 @@ async fn with_two_replicas_one_ships_and_each_segment_is_shipped_once() {
         .map(|(_, _, k)| k.clone())
         .collect();
     assert_eq!(keys, listed, "one archive.shipped per segment");
-    let _ = stop.send(());
-    second_task.await.unwrap().unwrap();
+    second.stop().await;
     first.stop().await;
 }

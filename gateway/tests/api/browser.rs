@@ -8,16 +8,14 @@
 //! `RGW_REQUIRE_BROWSER=1` (set by `scripts/test`, which installs them): then
 //! a missing browser fails the test.
 
-mod common;
-mod identity_support;
-
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
-use identity_support::stack;
+
+use crate::helpers::TestApp;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -96,8 +94,7 @@ async fn a_browser_signs_in_through_the_provider_page_and_sees_who_it_is() {
         );
         return;
     };
-    let stack = stack(|_| {}).await;
-    let app = &stack.app;
+    let app = TestApp::build().sign_in().spawn().await;
     let (_driver, driver_url) = start_driver(&driver).await;
     let profile = tempfile::tempdir().expect("profile dir");
     let mut capabilities = serde_json::Map::new();
@@ -162,5 +159,5 @@ async fn a_browser_signs_in_through_the_provider_page_and_sees_who_it_is() {
     assert_eq!(succeeded[0]["data"]["email"], "admin@example.com");
     assert_eq!(succeeded[0]["data"]["channel"], "web");
     assert_eq!(app.events_of("auth.logout").await.len(), 1);
-    identity_support::assert_no_secrets_in_events(app, &[]).await;
+    app.assert_no_secrets_in_events(&[]).await;
 }

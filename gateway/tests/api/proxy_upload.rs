@@ -2,14 +2,11 @@
 //! gateway (a subprocess, so its memory is its own), printing the gateway's
 //! peak RSS growth. The target is < 64 MB: bodies stream, nothing buffers.
 //!
-//! `cargo test -p gateway --test proxy_upload -- --ignored --nocapture`
-
-mod common;
-mod proxy_support;
+//! `cargo test -p gateway --test api proxy_upload -- --ignored --nocapture`
 
 use std::time::{Duration, Instant};
 
-use proxy_support::*;
+use crate::helpers::{basic, memory_kib, Rack, ServerProcess, PREFIX, RACK_TOKEN};
 use sha2::{Digest, Sha256};
 
 #[cfg(target_os = "linux")]
@@ -18,9 +15,9 @@ use sha2::{Digest, Sha256};
 async fn a_one_gib_upload_through_the_gateway_in_constant_memory() {
     const CHUNK: usize = 1 << 20;
     const CHUNKS: usize = 1024;
-    let rack = start_rack().await;
+    let rack = Rack::start().await;
     let mut gateway =
-        ServerProcess::start(&rack.url(), RACK_TOKEN, &[("REQUEST_LOG", "off")]).await;
+        ServerProcess::in_front_of(&rack.url(), RACK_TOKEN, &[("REQUEST_LOG", "off")]).await;
     let deployer = gateway.token("uploader", "deployer");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(600))
@@ -72,7 +69,7 @@ async fn a_one_gib_upload_through_the_gateway_in_constant_memory() {
     let upload = rack.uploads().pop().expect("upload recorded");
     assert_eq!(upload.bytes, (CHUNK * CHUNKS) as u64);
     assert_eq!(upload.sha256, expected);
-    let pool = gateway.db.pool().await;
+    let pool = gateway.pool().await;
     let bytes_in: i64 = sqlx::query_scalar(
         "SELECT (body->'data'->>'bytes_in')::bigint FROM events WHERE type = 'proxy.response' ORDER BY seq DESC LIMIT 1",
     )

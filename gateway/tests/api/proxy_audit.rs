@@ -3,73 +3,22 @@
 //! says allow for a request the rack did not get unless its response records
 //! the failure; when the chain cannot commit, nothing is forwarded (503).
 
-mod common;
-mod proxy_support;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use proxy_support::*;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tools::mock_rack::SEED_APP;
 
-/// Open a websocket through the gateway and read it to its end; returns the text received.
-async fn websocket(
-    app: &common::TestApp,
-    path: &str,
-    secret: &str,
-    headers: &[(&str, &str)],
-) -> String {
-    let url = format!(
-        "ws://{}{PREFIX}{path}",
-        app.address.trim_start_matches("http://")
-    );
-    let mut request = url.into_client_request().expect("request");
-    request
-        .headers_mut()
-        .insert("authorization", basic(secret).parse().unwrap());
-    for (name, value) in headers {
-        request.headers_mut().insert(
-            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            value.parse().unwrap(),
-        );
-    }
-    let (mut socket, response) = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio_tungstenite::connect_async(request),
-    )
-    .await
-    .expect("connect in time")
-    .expect("upgrade");
-    assert_eq!(response.status(), 101);
-    let mut text = String::new();
-    let read = async {
-        while let Some(Ok(message)) = socket.next().await {
-            match message {
-                tokio_tungstenite::tungstenite::Message::Text(t) => text.push_str(&t),
-                tokio_tungstenite::tungstenite::Message::Binary(b) if b.is_empty() => {
-                    let _ = socket.close(None).await;
-                }
-                tokio_tungstenite::tungstenite::Message::Close(_) => break,
-                _ => {}
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(20), read)
-        .await
-        .expect("the stream ended in time");
-    text
-}
+use crate::helpers::{basic, request_id, Rack, Role, TestApp, PREFIX, RACK_TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_the_rack_saw_was_recorded_before_and_after_under_load() {
-    let rack = start_rack().await;
-    let app = spawn_gateway(&rack.url(), |_| {}).await;
-    let viewer = token(&app, "viewer").await;
-    let ops = token(&app, "ops").await;
-    let deployer = token(&app, "deployer").await;
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).spawn().await;
+    let viewer = app.token(Role::Viewer).await;
+    let ops = app.token(Role::Ops).await;
+    let deployer = app.token(Role::Deployer).await;
 
     const REQUESTS: usize = 300;
     let client = app.client.clone();
@@ -103,7 +52,7 @@ async fn every_request_the_rack_saw_was_recorded_before_and_after_under_load() {
                     None,
                 ), // relayed as a stream
             };
-            let url = proxy_url(&app, &path);
+            let url = app.url(&format!("{PREFIX}{path}"));
             let authorization = basic(secret);
             async move {
                 let mut request = client
@@ -129,13 +78,13 @@ async fn every_request_the_rack_saw_was_recorded_before_and_after_under_load() {
         .await;
     // A few websockets alongside.
     for _ in 0..4 {
-        let text = websocket(
-            &app,
-            "/apps/myapp/logs",
-            &ops,
-            &[("follow", "false"), ("prefix", "true")],
-        )
-        .await;
+        let text = app
+            .proxy(&ops)
+            .websocket_text(
+                "/apps/myapp/logs",
+                &[("follow", "false"), ("prefix", "true")],
+            )
+            .await;
         assert!(text.contains("service/web/"), "{text}");
     }
     let statuses: HashMap<u16, usize> = results.iter().fold(HashMap::new(), |mut m, (s, _)| {
@@ -148,11 +97,11 @@ async fn every_request_the_rack_saw_was_recorded_before_and_after_under_load() {
     assert_eq!(statuses.get(&405), Some(&30), "{statuses:?}");
     assert_eq!(statuses.get(&200), Some(&180), "{statuses:?}");
 
-    eventually(
+    testkit::wait_for(
         "every stream recorded its end",
         Duration::from_secs(15),
         || async {
-            let events = proxy_events(&app).await;
+            let events = app.proxy_events().await;
             let allowed = events
                 .iter()
                 .filter(|(_, t, d)| t == "proxy.request" && d["decision"] == "allow")
@@ -166,7 +115,7 @@ async fn every_request_the_rack_saw_was_recorded_before_and_after_under_load() {
     )
     .await;
 
-    let events = proxy_events(&app).await;
+    let events = app.proxy_events().await;
     let mut requests: HashMap<String, (i64, Value)> = HashMap::new();
     let mut responses: HashMap<String, (i64, Value)> = HashMap::new();
     for (seq, event_type, data) in &events {
@@ -245,24 +194,23 @@ async fn every_request_the_rack_saw_was_recorded_before_and_after_under_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn env_changes_are_recorded_as_keys_never_values() {
-    let rack = start_rack().await;
-    let app = spawn_gateway(&rack.url(), |_| {}).await;
-    let deployer = token(&app, "deployer").await;
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).spawn().await;
+    let deployer = app.token(Role::Deployer).await;
     // The seed app's env is `A=1`.
     let response = app
-        .client
-        .post(proxy_url(&app, "/apps/myapp/releases"))
-        .header("Authorization", basic(&deployer))
-        .form(&[(
-            "env",
-            "A=changed-value-1234\nDB_PASSWORD=hunter2-value-5678",
-        )])
-        .send()
-        .await
-        .unwrap();
+        .proxy(&deployer)
+        .post_form(
+            "/apps/myapp/releases",
+            &[(
+                "env",
+                "A=changed-value-1234\nDB_PASSWORD=hunter2-value-5678",
+            )],
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let id = request_id(&response);
-    let events = events_for(&app, &id).await;
+    let events = app.proxy_events_for(&id).await;
     let request = &events[0].2;
     assert_eq!(request["permission"], "convox:env:set");
     assert_eq!(
@@ -288,12 +236,7 @@ async fn env_changes_are_recorded_as_keys_never_values() {
             "POST /apps/myapp/releases".to_owned(),
         ]
     );
-    let canonical: Vec<Vec<u8>> = sqlx::query_scalar("SELECT canonical FROM events")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
-    for bytes in canonical {
-        let text = String::from_utf8_lossy(&bytes);
+    for text in app.canonical_events().await {
         for value in [
             "changed-value-1234",
             "hunter2-value-5678",
@@ -316,15 +259,13 @@ async fn env_changes_are_recorded_as_keys_never_values() {
 async fn an_unreachable_rack_is_recorded_as_an_upstream_failure() {
     // A port nothing listens on.
     let dead = format!("http://127.0.0.1:{}", testkit::free_port());
-    let app = spawn_gateway(&dead, |env| env.set("RACK_CONNECT_TIMEOUT_MS", "2000")).await;
-    let admin = token(&app, "admin").await;
-    let response = app
-        .client
-        .get(proxy_url(&app, "/apps"))
-        .header("Authorization", basic(&admin))
-        .send()
-        .await
-        .unwrap();
+    let app = TestApp::build()
+        .rack(&dead)
+        .env("RACK_CONNECT_TIMEOUT_MS", "2000")
+        .spawn()
+        .await;
+    let admin = app.token(Role::Admin).await;
+    let response = app.proxy(&admin).get("/apps").await;
     assert_eq!(response.status(), 502);
     let id = request_id(&response);
     let body = response.text().await.unwrap();
@@ -332,7 +273,7 @@ async fn an_unreachable_rack_is_recorded_as_an_upstream_failure() {
         body,
         format!("the rack could not be reached (request id {id})\n")
     );
-    let events = events_for(&app, &id).await;
+    let events = app.proxy_events_for(&id).await;
     assert_eq!(events.len(), 2, "{events:?}");
     assert_eq!(events[0].2["decision"], "allow");
     assert_eq!(events[1].1, "proxy.response");
@@ -347,48 +288,40 @@ async fn an_unreachable_rack_is_recorded_as_an_upstream_failure() {
 
     // An env change whose current env cannot be read is not sent.
     let response = app
-        .client
-        .post(proxy_url(&app, "/apps/myapp/releases"))
-        .header("Authorization", basic(&admin))
-        .form(&[("env", "X=1")])
-        .send()
-        .await
-        .unwrap();
+        .proxy(&admin)
+        .post_form("/apps/myapp/releases", &[("env", "X=1")])
+        .await;
     assert_eq!(response.status(), 502);
     let id = request_id(&response);
-    let events = events_for(&app, &id).await;
+    let events = app.proxy_events_for(&id).await;
     assert_eq!(events[0].2["env_change"]["keys"], json!(["X"]));
     assert_eq!(events[1].2["upstream_error"]["code"], "env_unreadable");
 
     // Websockets too.
-    let url = format!(
-        "ws://{}{PREFIX}/apps/myapp/logs",
-        app.address.trim_start_matches("http://")
-    );
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", basic(&admin).parse().unwrap());
+    let request = app.proxy(&admin).websocket_request("/apps/myapp/logs", &[]);
     match tokio_tungstenite::connect_async(request).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status(), 502)
         }
         other => panic!("expected a 502 handshake failure, got {other:?}"),
     }
-    let last = proxy_events(&app).await.pop().unwrap();
+    let last = app.proxy_events().await.pop().unwrap();
     assert_eq!(last.1, "proxy.response");
     assert_eq!(last.2["upstream_error"]["code"], "rack_unreachable");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_chain_cannot_commit_nothing_is_forwarded() {
-    let rack = start_rack().await;
-    let app = spawn_gateway(&rack.url(), |env| env.set("AUDIT_APPEND_TIMEOUT_MS", "500")).await;
-    let admin = token(&app, "admin").await;
+    let rack = Rack::start().await;
+    let app = TestApp::build()
+        .rack(&rack.url())
+        .env("AUDIT_APPEND_TIMEOUT_MS", "500")
+        .spawn()
+        .await;
+    let admin = app.token(Role::Admin).await;
     let get = || {
-        app.client
-            .get(proxy_url(&app, "/apps"))
-            .header("Authorization", basic(&admin))
+        app.proxy(&admin)
+            .request(reqwest::Method::GET, "/apps")
             .send()
     };
     assert_eq!(get().await.unwrap().status(), 200);
@@ -409,77 +342,35 @@ async fn when_the_chain_cannot_commit_nothing_is_forwarded() {
         "{body}"
     );
     // A denial cannot be recorded either: 503 as well.
-    let response = app
-        .client
-        .delete(proxy_url(&app, "/apps/myapp"))
-        .header("Authorization", basic(&admin))
-        .send()
-        .await
-        .unwrap();
+    let response = app.proxy(&admin).delete("/apps/myapp").await;
     assert_eq!(response.status(), 503);
-    let text = websocket_status(&app, "/apps/myapp/logs", &admin).await;
+    let text = app.proxy(&admin).websocket_status("/apps/myapp/logs").await;
     assert_eq!(text, 503);
     lock.rollback().await.unwrap();
 
     assert_eq!(rack.recorded().len(), before, "nothing reached the rack");
-    eventually("the appender recovers", Duration::from_secs(10), || async {
+    testkit::wait_for("the appender recovers", Duration::from_secs(10), || async {
         get().await.map(|r| r.status() == 200).unwrap_or(false)
     })
     .await;
 }
 
-async fn websocket_status(app: &common::TestApp, path: &str, secret: &str) -> u16 {
-    let url = format!(
-        "ws://{}{PREFIX}{path}",
-        app.address.trim_start_matches("http://")
-    );
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", basic(secret).parse().unwrap());
-    match tokio_tungstenite::connect_async(request).await {
-        Ok((mut socket, response)) => {
-            let _ = socket
-                .send(tokio_tungstenite::tungstenite::Message::Close(None))
-                .await;
-            response.status().as_u16()
-        }
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Err(other) => panic!("{other}"),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_postgres_stopped_calls_get_503_and_the_rack_gets_nothing() {
     let postgres = testkit::PrivatePostgres::start();
-    let rack = start_rack().await;
-    let url = postgres.url();
-    let mut app = spawn_gateway(&rack.url(), move |env| {
-        env.set("DATABASE_URL", url);
-        env.set("AUDIT_APPEND_TIMEOUT_MS", "1000");
-    })
-    .await;
+    let rack = Rack::start().await;
+    let mut app = TestApp::build()
+        .rack(&rack.url())
+        .database(postgres.url())
+        .env("AUDIT_APPEND_TIMEOUT_MS", "1000")
+        .spawn()
+        .await;
     let pool = app.state.pool.clone();
-    let admin = gateway::accounts::api_tokens::create(
-        &pool,
-        &app.state.audit,
-        &requester(),
-        gateway::accounts::api_tokens::NewToken {
-            name: "admin",
-            role: "admin",
-            user_email: None,
-            expires_at: None,
-        },
-    )
-    .await
-    .unwrap()
-    .secret;
-    let get = |path: &'static str| {
-        app.client
-            .get(proxy_url(&app, path))
-            .header("Authorization", basic(&admin))
-            .send()
-    };
+    let admin = app
+        .create_token("admin", Role::Admin, None, None)
+        .await
+        .secret;
+    let get = |path: &'static str| app.proxy(&admin).request(reqwest::Method::GET, path).send();
     assert_eq!(get("/apps").await.unwrap().status(), 200);
     let before = rack.recorded().len();
 
@@ -494,13 +385,13 @@ async fn with_postgres_stopped_calls_get_503_and_the_rack_gets_nothing() {
         );
     }
     assert_eq!(
-        websocket_status(&app, "/apps/myapp/logs", &admin).await,
+        app.proxy(&admin).websocket_status("/apps/myapp/logs").await,
         503
     );
     assert_eq!(rack.recorded().len(), before, "nothing reached the rack");
 
     postgres.start_again();
-    eventually("service resumes", Duration::from_secs(30), || async {
+    testkit::wait_for("service resumes", Duration::from_secs(30), || async {
         get("/apps")
             .await
             .map(|r| r.status() == 200)
@@ -525,22 +416,15 @@ async fn with_postgres_stopped_calls_get_503_and_the_rack_gets_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stop_closes_open_websockets_after_the_grace_and_records_their_end() {
-    let rack = start_rack().await;
-    let mut app = spawn_gateway(&rack.url(), |_| {}).await;
-    let ops = token(&app, "ops").await;
+    let rack = Rack::start().await;
+    let mut app = TestApp::build().rack(&rack.url()).spawn().await;
+    let ops = app.token(Role::Ops).await;
     let pid = rack.app(SEED_APP).unwrap().processes[0].id.clone();
     // `cat` waits for stdin that never comes: the session stays open.
-    let url = format!(
-        "ws://{}{PREFIX}/apps/myapp/processes/{pid}/exec",
-        app.address.trim_start_matches("http://")
+    let request = app.proxy(&ops).websocket_request(
+        &format!("/apps/myapp/processes/{pid}/exec"),
+        &[("command", "cat")],
     );
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", basic(&ops).parse().unwrap());
-    request
-        .headers_mut()
-        .insert("command", "cat".parse().unwrap());
     let (mut socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("upgrade");
@@ -583,7 +467,8 @@ async fn a_stop_closes_open_websockets_after_the_grace_and_records_their_end() {
         .unwrap()
         .expect("a close frame");
     assert_eq!(u16::from(close.code), 1001);
-    let (_, _, response) = proxy_events(&app)
+    let (_, _, response) = app
+        .proxy_events()
         .await
         .into_iter()
         .rfind(|(_, t, _)| t == "proxy.response")
@@ -606,8 +491,11 @@ async fn a_client_that_hangs_up_before_the_answer_still_leaves_a_response_event(
             held.push(socket);
         }
     });
-    let app = spawn_gateway(&format!("http://127.0.0.1:{port}"), |_| {}).await;
-    let admin = basic(&token(&app, "admin").await);
+    let app = TestApp::build()
+        .rack(&format!("http://127.0.0.1:{port}"))
+        .spawn()
+        .await;
+    let admin = basic(&app.token(Role::Admin).await);
     let mut client = tokio::net::TcpStream::connect(app.address.trim_start_matches("http://"))
         .await
         .unwrap();
@@ -619,11 +507,11 @@ async fn a_client_that_hangs_up_before_the_answer_still_leaves_a_response_event(
         )
         .await
         .unwrap();
-    eventually(
+    testkit::wait_for(
         "the request is recorded",
         Duration::from_secs(5),
         || async {
-            proxy_events(&app)
+            app.proxy_events()
                 .await
                 .iter()
                 .any(|(_, t, _)| t == "proxy.request")
@@ -631,14 +519,14 @@ async fn a_client_that_hangs_up_before_the_answer_still_leaves_a_response_event(
     )
     .await;
     drop(client);
-    eventually("its end is recorded", Duration::from_secs(10), || async {
-        proxy_events(&app)
+    testkit::wait_for("its end is recorded", Duration::from_secs(10), || async {
+        app.proxy_events()
             .await
             .iter()
             .any(|(_, t, _)| t == "proxy.response")
     })
     .await;
-    let events = proxy_events(&app).await;
+    let events = app.proxy_events().await;
     let response = &events
         .iter()
         .find(|(_, t, _)| t == "proxy.response")

@@ -3,7 +3,6 @@
 //! server of a test's own that it can stop and bring back with its state
 //! (`RGW_TEST_MOTO_SERVER`), reading what the bucket holds, and running
 //! `verify-chain`.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,8 +12,9 @@ use std::time::Duration;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::types::ChecksumMode;
 use aws_sdk_s3::Client;
-use gateway::settings::Env;
 use serde_json::Value;
+
+use super::app::TestApp;
 
 pub const ACCESS_KEY: &str = "rgw-local-access-key";
 pub const SECRET_KEY: &str = "rgw-local-secret-key";
@@ -67,13 +67,15 @@ pub async fn bucket(client: &Client, lock: bool) -> String {
     name
 }
 
-/// Point a test gateway at `bucket` on `endpoint`.
-pub fn archive_env(env: &mut Env, endpoint: &str, bucket: &str) {
-    env.set("AUDIT_S3_BUCKET", bucket);
-    env.set("AUDIT_S3_ENDPOINT_URL", endpoint);
-    env.set("AUDIT_S3_REGION", REGION);
-    env.set("AWS_ACCESS_KEY_ID", ACCESS_KEY);
-    env.set("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+/// The settings that point a gateway at `bucket` on the peer at `endpoint`.
+pub fn archive_settings(endpoint: &str, bucket: &str) -> [(&'static str, String); 5] {
+    [
+        ("AUDIT_S3_BUCKET", bucket.to_owned()),
+        ("AUDIT_S3_ENDPOINT_URL", endpoint.to_owned()),
+        ("AUDIT_S3_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+    ]
 }
 
 /// Every key under `prefix`, sorted.
@@ -244,8 +246,6 @@ pub async fn wait_shipped(pool: &sqlx::PgPool, within: Duration) {
     }
 }
 
-pub use testkit::wait_for;
-
 /// `verify-chain` (built by `cargo build --workspace --bins`) with the peer's endpoint and credentials.
 pub fn verify_chain(endpoint: &str, args: &[&str]) -> Output {
     let bin = testkit::workspace_bin("verify-chain");
@@ -280,6 +280,35 @@ pub fn verify_json(endpoint: &str, args: &[&str]) -> (i32, Value) {
         )
     });
     (out.status.code().unwrap_or(-1), value)
+}
+
+/// `s3://<bucket>/rack-gateway`: where a test gateway archives.
+pub fn s3_url(bucket: &str) -> String {
+    format!("s3://{bucket}/rack-gateway")
+}
+
+/// `verify-chain --json` over the archive in `bucket` alone.
+pub fn verify_bucket(endpoint: &str, bucket: &str, extra: &[&str]) -> (i32, Value) {
+    let url = s3_url(bucket);
+    let mut args = vec!["--s3", &url, "--s3-path-style"];
+    args.extend_from_slice(extra);
+    verify_json(endpoint, &args)
+}
+
+/// `verify-chain --json` over `app`'s database and its archive in `bucket`, with `app`'s key.
+pub fn verify_both(endpoint: &str, app: &TestApp, bucket: &str, extra: &[&str]) -> (i32, Value) {
+    let url = s3_url(bucket);
+    let mut args = vec![
+        "--database-url",
+        &app.database_url,
+        "--s3",
+        &url,
+        "--s3-path-style",
+        "--key",
+        &app.vkey,
+    ];
+    args.extend_from_slice(extra);
+    verify_json(endpoint, &args)
 }
 
 /// A moto server of the test's own, recording every request, so it can be
@@ -326,7 +355,7 @@ impl OwnPeer {
         self.child = Some(testkit::ChildGuard(child));
         let url = format!("{}/moto-api/", self.endpoint());
         let client = reqwest::Client::new();
-        wait_for("the own S3 peer", Duration::from_secs(30), || {
+        testkit::wait_for("the own S3 peer", Duration::from_secs(30), || {
             let request = client.get(&url).send();
             async move { request.await.is_ok() }
         })

@@ -1,15 +1,14 @@
 //! The server skeleton: start-up event, health/ready/metrics, checkpoints,
 //! fail-closed readiness, and an orderly stop on SIGTERM.
 
-mod common;
-
 use std::time::Duration;
 
-use common::spawn_app_with;
 use events::checkpoint::open_checkpoint;
 use events::merkle::{leaf_hash, CompactRange};
 use events::note::Verifier;
 use events::{Actor, Draft};
+
+use crate::helpers::{ServerProcess, TestApp};
 
 async fn wait_for<F, Fut>(what: &str, check: F)
 where
@@ -21,7 +20,10 @@ where
 
 #[tokio::test]
 async fn serves_health_ready_metrics_and_records_its_start_without_secrets() {
-    let mut app = spawn_app_with(|env| env.set("RACK_TOKEN", "super-secret-rack-token")).await;
+    let mut app = TestApp::build()
+        .env("RACK_TOKEN", "super-secret-rack-token")
+        .spawn()
+        .await;
     let health: serde_json::Value = app
         .client
         .get(app.url("/health"))
@@ -34,15 +36,7 @@ async fn serves_health_ready_metrics_and_records_its_start_without_secrets() {
     assert_eq!(health["status"], "ok");
     let ready = app.client.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for name in [
         "rgw_audit_appends_total",
         "rgw_audit_batch_events_bucket",
@@ -58,10 +52,7 @@ async fn serves_health_ready_metrics_and_records_its_start_without_secrets() {
     assert_eq!(data["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(data["settings_fingerprint"].as_str().unwrap().len(), 64);
     assert_eq!(data["instance"], started[0]["source"]["instance"]);
-    let all: Vec<String> = sqlx::query_scalar("SELECT convert_from(canonical, 'UTF8') FROM events")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
+    let all = app.canonical_events().await;
     assert!(all
         .iter()
         .all(|e| !e.contains("super-secret-rack-token") && !e.contains("test-app-secret-key")));
@@ -70,33 +61,15 @@ async fn serves_health_ready_metrics_and_records_its_start_without_secrets() {
 
 #[tokio::test]
 async fn checkpoints_are_signed_every_n_events_and_verify() {
-    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
-    let mut app = spawn_app_with(|env| {
-        env.set("CHECKPOINT_EVERY_EVENTS", "10");
-        env.set("CHECKPOINT_EVERY_SECONDS", "3600");
-    })
-    .await;
-    for n in 0..35 {
-        app.state
-            .audit
-            .append(Draft::new(
-                "test.event",
-                Actor::system("t"),
-                serde_json::json!({ "n": n }),
-            ))
-            .await
-            .unwrap();
-    }
-    let pool = app.pool.clone();
-    wait_for("three checkpoints", || {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM checkpoints")
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-                >= 3
-        }
+    let mut app = TestApp::build()
+        .env("CHECKPOINT_EVERY_EVENTS", "10")
+        .env("CHECKPOINT_EVERY_SECONDS", "3600")
+        .spawn()
+        .await;
+    app.append_test_events("t", 35, |n| serde_json::json!({ "n": n }))
+        .await;
+    wait_for("three checkpoints", || async {
+        app.checkpoint_count().await >= 3
     })
     .await;
     let verifier = Verifier::from_vkey(&app.vkey).unwrap();
@@ -136,97 +109,56 @@ async fn checkpoints_are_signed_every_n_events_and_verify() {
 
 #[tokio::test]
 async fn checkpoints_follow_time_while_events_arrive_and_one_replica_signs() {
-    let mut first = spawn_app_with(|env| {
-        env.set("CHECKPOINT_EVERY_EVENTS", "100000");
-        env.set("CHECKPOINT_EVERY_SECONDS", "1");
-    })
-    .await;
+    let mut first = TestApp::build()
+        .env("CHECKPOINT_EVERY_EVENTS", "100000")
+        .env("CHECKPOINT_EVERY_SECONDS", "1")
+        .spawn()
+        .await;
     // A second replica on the same database and key.
-    let settings = gateway::settings::Settings::from_env(&first.env).unwrap();
-    let second = gateway::startup::Application::build(settings)
-        .await
-        .unwrap();
-    let second_state = second.state().clone();
-    let (stop2, stopped2) = tokio::sync::oneshot::channel::<()>();
-    let second_task = tokio::spawn(second.run_until_stopped(async move {
-        let _ = stopped2.await;
-    }));
+    let mut second = first.replica().await;
     for n in 0..6 {
-        let target = if n % 2 == 0 {
-            &first.state
-        } else {
-            &second_state
-        };
+        let target = if n % 2 == 0 { &first } else { &second };
         target
-            .audit
-            .append(Draft::new(
-                "test.event",
-                Actor::system("t"),
-                serde_json::json!({ "n": n }),
-            ))
-            .await
-            .unwrap();
+            .append_test_events("t", 1, |_| serde_json::json!({ "n": n }))
+            .await;
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
-    let pool = first.pool.clone();
-    wait_for("time-based checkpoints", || {
-        let pool = pool.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM checkpoints")
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-                >= 2
-        }
+    wait_for("time-based checkpoints", || async {
+        first.checkpoint_count().await >= 2
     })
     .await;
     use std::sync::atomic::Ordering;
-    let leaders = [&first.state, &second_state]
+    let leaders = [&first.state, &second.state]
         .iter()
         .filter(|s| s.checkpoints.leader.load(Ordering::Relaxed))
         .count();
     assert_eq!(leaders, 1, "exactly one replica signs");
     // Quiet chain: no new checkpoints once events stop (checkpoints do not beget checkpoints).
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let settled: i64 = sqlx::query_scalar("SELECT count(*) FROM checkpoints")
-        .fetch_one(&first.pool)
-        .await
-        .unwrap();
+    let settled = first.checkpoint_count().await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let later: i64 = sqlx::query_scalar("SELECT count(*) FROM checkpoints")
-        .fetch_one(&first.pool)
-        .await
-        .unwrap();
+    let later = first.checkpoint_count().await;
     assert_eq!(settled, later);
-    let _ = stop2.send(());
-    second_task.await.unwrap().unwrap();
+    second.stop().await;
     first.stop().await;
 }
 
 #[tokio::test]
 async fn ready_is_503_and_appends_fail_fast_while_postgres_is_down() {
     let pg = testkit::PrivatePostgres::start();
-    let dir = tempfile::tempdir().unwrap();
-    let (key, _) = common::new_key(dir.path());
-    let mut env = common::test_env(&pg.url(), &key);
-    env.set("AUDIT_APPEND_TIMEOUT_MS", "500");
-    let app =
-        gateway::startup::Application::build(gateway::settings::Settings::from_env(&env).unwrap())
-            .await
-            .unwrap();
-    let port = app.port();
-    let state = app.state().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    let client = reqwest::Client::new();
-    let ready = format!("http://127.0.0.1:{port}/ready");
+    let mut app = TestApp::build()
+        .database(pg.url())
+        .env("AUDIT_APPEND_TIMEOUT_MS", "500")
+        .spawn()
+        .await;
+    let client = app.client.clone();
+    let ready = app.url("/ready");
     assert_eq!(client.get(&ready).send().await.unwrap().status(), 200);
 
     pg.stop();
     let started = std::time::Instant::now();
-    let result = state
+    let result = app
+        .state
         .audit
         .append(Draft::new(
             "test.event",
@@ -246,7 +178,7 @@ async fn ready_is_503_and_appends_fail_fast_while_postgres_is_down() {
     assert!(body["problems"].to_string().contains("database"), "{body}");
     assert_eq!(
         client
-            .get(format!("http://127.0.0.1:{port}/health"))
+            .get(app.url("/health"))
             .send()
             .await
             .unwrap()
@@ -269,71 +201,24 @@ async fn ready_is_503_and_appends_fail_fast_while_postgres_is_down() {
         }
     })
     .await;
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn sigterm_stops_accepting_drains_and_exits_zero() {
-    let db = testkit::fresh_database().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (key, _) = common::new_key(dir.path());
-    let port = testkit::free_port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_rack-gateway-server"))
-        .arg("serve")
-        .env("DATABASE_URL", &db.url)
-        .env("CHECKPOINT_SIGNING_KEY_FILE", &key)
-        .env("PORT", port.to_string())
-        .env("BIND_ADDRESS", "127.0.0.1")
-        .env("RGW_ENV_FILE", "/nonexistent/.env")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = testkit::ChildGuard(child);
-    let health = format!("http://127.0.0.1:{port}/health");
-    wait_for("the server", || {
-        let health = health.clone();
-        async move {
-            reqwest::get(&health)
-                .await
-                .map(|r| r.status() == 200)
-                .unwrap_or(false)
-        }
-    })
-    .await;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let mut status = None;
-    for _ in 0..100 {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            status = Some(s);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let status = status.expect("server exits after SIGTERM");
-    assert_eq!(status.code(), Some(0));
+    let mut server = ServerProcess::start(&[]).await;
+    let health = format!("{}/health", server.address);
+    let status = server.terminate(Duration::from_secs(10)).await;
+    assert_eq!(status.code(), Some(0), "server exits after SIGTERM");
     assert!(reqwest::get(&health).await.is_err(), "no longer accepting");
-    let pool = db.pool().await;
+    let pool = server.pool().await;
     let started: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE type = 'gateway.started'")
             .fetch_one(&pool)
             .await
             .unwrap();
     assert_eq!(started, 1);
-    let mut logs = String::new();
-    use std::io::Read;
-    child
-        .0
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let logs = server.stderr();
     let last = logs
         .lines()
         .rev()
