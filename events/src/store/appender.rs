@@ -28,7 +28,9 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::metrics::AppenderMetrics;
-use crate::envelope::{Draft, EnvelopeError, Event, GENESIS_PREV};
+use crate::catalogue::chain::{AppendInDoubt, CommittedButRefused};
+use crate::catalogue::EventPayload;
+use crate::envelope::{Actor, Draft, EnvelopeError, Event, GENESIS_PREV};
 
 pub const DEFAULT_APPEND_TIMEOUT: Duration = Duration::from_millis(2000);
 
@@ -260,10 +262,6 @@ struct Writer {
     in_doubt: Vec<Uuid>,
 }
 
-/// Records events that committed although their callers were told the append
-/// failed (a COMMIT that timed out): those actions were refused, and the chain says so.
-pub const APPEND_IN_DOUBT: &str = "audit.append_in_doubt";
-
 impl Writer {
     /// Runs until every `Appender` handle is dropped, or shutdown is asked, and the queue is drained.
     async fn run(mut self, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receiver<bool>) {
@@ -477,16 +475,15 @@ impl Writer {
             .await
             .map_err(unavailable)?;
             if !found.is_empty() {
-                let draft = Draft::new(
-                    APPEND_IN_DOUBT,
-                    crate::envelope::Actor::system("appender"),
-                    serde_json::json!({
-                        "committed_but_refused": found.iter().map(|(seq, id, event_type)| {
-                            serde_json::json!({"seq": seq, "id": id, "type": event_type})
-                        }).collect::<Vec<_>>(),
-                        "note": "these events committed although the append timed out for their callers; the actions they describe were refused",
-                    }),
-                );
+                let refused = found
+                    .into_iter()
+                    .map(|(seq, id, event_type)| CommittedButRefused {
+                        seq: seq as u64,
+                        id,
+                        event_type,
+                    })
+                    .collect();
+                let draft = AppendInDoubt::new(refused).draft(Actor::system("appender"));
                 let mut draft = draft;
                 draft.source.instance = Some(instance.clone());
                 let event = Event::seal(draft, &chain, seq + 1, &prev, Uuid::now_v7(), Utc::now())

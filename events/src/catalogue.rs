@@ -1,0 +1,148 @@
+//! Every event type the system writes, each declared once with its typed
+//! payload (the envelope's `data`), and whether it changes state.
+//!
+//! Pure serde types, no I/O. Writers build a payload struct and turn it into
+//! a [`Draft`] with [`EventPayload::draft`]; the projections and the other
+//! hooks of the appending transaction read payloads back with
+//! [`EventPayload::from_data`]. The JSON each struct serialises to is the
+//! chain's format: a field's name, and whether an absent value is `null` or
+//! left out, never change (the tests beside this module pin every type's JSON).
+//! `docs/events.md` lists every type and field; a test checks it against [`TYPES`].
+//!
+//! - [`auth`]: signing in and out, sessions, and the rate limits on authentication
+//! - [`accounts`]: users and API tokens
+//! - [`proxy`]: the rack proxy's `proxy.request` and `proxy.response`
+//! - [`chain`]: the gateway's start, checkpoints, the archive, exports, and the appender's own record
+
+pub mod accounts;
+pub mod auth;
+pub mod chain;
+mod fields;
+pub mod proxy;
+#[cfg(test)]
+mod tests;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::envelope::{Actor, Draft};
+
+pub use accounts::{ApiTokenCreated, ApiTokenRevoked, UserCreated, UserDisabled, UserRoleChanged};
+pub use auth::{
+    LoginFailed, LoginStarted, LoginSucceeded, Logout, RateLimitExceeded, SessionCreated,
+    SessionRevoked,
+};
+pub use chain::{AppendInDoubt, ArchiveShipped, AuditExported, CheckpointCreated, GatewayStarted};
+pub use proxy::{Decision, ProxyRequest, ProxyResponse};
+
+/// What appending an event of a type does besides recording it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Effect {
+    /// A record only: nothing is derived from it.
+    Record,
+    /// Folded into the projections (users, API tokens, sessions) in the
+    /// appending transaction; `rebuild-projections` folds it again.
+    Projection,
+    /// The chain's own bookkeeping: the appending transaction stores a row
+    /// for it (`checkpoints`, `archive_segments`), and it never closes an
+    /// archive segment by itself.
+    Bookkeeping,
+}
+
+impl Effect {
+    /// True when appending the event writes more than the event: a projection or a bookkeeping row.
+    pub fn changes_state(self) -> bool {
+        self != Effect::Record
+    }
+}
+
+/// A payload type: the `data` of events of one type.
+pub trait EventPayload: Serialize + DeserializeOwned {
+    /// The envelope's `type`.
+    const TYPE: &'static str;
+    const EFFECT: Effect;
+
+    /// The names of the payload's top-level fields, in declaration order.
+    fn fields() -> Vec<&'static str> {
+        fields::of::<Self>()
+    }
+
+    /// A draft of this event. The payload structs serialise to JSON objects,
+    /// so this cannot fail in practice; if it ever did, the draft's `data`
+    /// would not be an object and the appender would refuse it (fail closed).
+    fn draft(&self, actor: Actor) -> Draft {
+        let data = serde_json::to_value(self).unwrap_or(Value::Null);
+        Draft::new(Self::TYPE, actor, data)
+    }
+
+    /// Read a payload back from an event's `data`.
+    fn from_data(data: &Value) -> Result<Self, serde_json::Error> {
+        Self::deserialize(data)
+    }
+}
+
+/// One entry of the catalogue.
+#[derive(Debug, Clone, Copy)]
+pub struct EventType {
+    pub name: &'static str,
+    pub effect: Effect,
+    fields: fn() -> Vec<&'static str>,
+}
+
+impl EventType {
+    const fn of<P: EventPayload>() -> EventType {
+        EventType {
+            name: P::TYPE,
+            effect: P::EFFECT,
+            fields: P::fields,
+        }
+    }
+
+    /// The payload's top-level fields.
+    pub fn fields(&self) -> Vec<&'static str> {
+        (self.fields)()
+    }
+}
+
+/// Every event type, in the order `docs/events.md` lists them.
+pub static TYPES: &[EventType] = &[
+    EventType::of::<GatewayStarted>(),
+    EventType::of::<LoginStarted>(),
+    EventType::of::<LoginSucceeded>(),
+    EventType::of::<LoginFailed>(),
+    EventType::of::<Logout>(),
+    EventType::of::<SessionCreated>(),
+    EventType::of::<SessionRevoked>(),
+    EventType::of::<RateLimitExceeded>(),
+    EventType::of::<UserCreated>(),
+    EventType::of::<UserRoleChanged>(),
+    EventType::of::<UserDisabled>(),
+    EventType::of::<ApiTokenCreated>(),
+    EventType::of::<ApiTokenRevoked>(),
+    EventType::of::<ProxyRequest>(),
+    EventType::of::<ProxyResponse>(),
+    EventType::of::<CheckpointCreated>(),
+    EventType::of::<ArchiveShipped>(),
+    EventType::of::<AuditExported>(),
+    EventType::of::<AppendInDoubt>(),
+];
+
+/// The catalogue's entry for `event_type`; `None` for a type it does not know.
+pub fn lookup(event_type: &str) -> Option<&'static EventType> {
+    TYPES.iter().find(|t| t.name == event_type)
+}
+
+/// What appending an event of this type does; a type the catalogue does not know is a record only.
+pub fn effect_of(event_type: &str) -> Effect {
+    lookup(event_type).map_or(Effect::Record, |t| t.effect)
+}
+
+/// The types whose events are bookkeeping (see [`Effect::Bookkeeping`]).
+pub fn bookkeeping_types() -> Vec<&'static str> {
+    TYPES
+        .iter()
+        .filter(|t| t.effect == Effect::Bookkeeping)
+        .map(|t| t.name)
+        .collect()
+}
