@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use events::catalogue::{EventPayload, GatewayStarted};
 use events::store::{self, Appender, AppenderConfig, AppenderMetrics, AppenderTask};
-use events::{Actor, Draft};
+use events::Actor;
 use secrecy::ExposeSecret;
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -125,20 +125,21 @@ impl Application {
             instance,
         } = core;
 
+        let started = GatewayStarted {
+            version: VERSION.to_owned(),
+            instance: instance.clone(),
+            settings_fingerprint: settings.fingerprint(),
+            settings: settings
+                .public_view()
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+            checkpoint_key: signer.name().to_owned(),
+            // Published so a database alone names the keys its checkpoints claim (verify-chain still says they are not independently trusted).
+            checkpoint_vkey: signer.verifier().to_vkey(),
+        };
         appender
-            .append(Draft::new(
-                "gateway.started",
-                Actor::system("gateway"),
-                json!({
-                    "version": VERSION,
-                    "instance": instance,
-                    "settings_fingerprint": settings.fingerprint(),
-                    "settings": settings.public_view(),
-                    "checkpoint_key": signer.name(),
-                    // Published so a database alone names the keys its checkpoints claim (verify-chain still says they are not independently trusted).
-                    "checkpoint_vkey": signer.verifier().to_vkey(),
-                }),
-            ))
+            .append(started.draft(Actor::system("gateway")))
             .await
             .context(
                 "record gateway.started (the audit chain must accept events before we serve)",

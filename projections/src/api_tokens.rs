@@ -2,35 +2,13 @@
 //! the secret) and `api_token.revoked`.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use events::catalogue::{ApiTokenCreated, ApiTokenRevoked, EventPayload};
+use serde::Serialize;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::change::{At, Change};
 use crate::FoldError;
-
-pub const CREATED: &str = "api_token.created";
-pub const REVOKED: &str = "api_token.revoked";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiTokenCreated {
-    pub token_id: Uuid,
-    pub name: String,
-    /// hex SHA-256 of the secret; the secret itself never enters the chain.
-    pub token_sha256: String,
-    pub role: String,
-    pub user_id: Option<Uuid>,
-    pub user_email: Option<String>,
-    /// RFC 3339; absent means the token does not expire.
-    pub expires_at: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiTokenRevoked {
-    pub token_id: Uuid,
-    pub name: String,
-    pub reason: Option<String>,
-}
 
 pub(crate) fn fold(
     event_type: &str,
@@ -39,8 +17,8 @@ pub(crate) fn fold(
     at: At,
 ) -> Result<Option<Vec<Change>>, FoldError> {
     let changes = match event_type {
-        CREATED => {
-            let p: ApiTokenCreated = crate::payload(event_type, data)?;
+        ApiTokenCreated::TYPE => {
+            let p: ApiTokenCreated = crate::payload(data)?;
             vec![Change::InsertApiToken {
                 id: p.token_id,
                 name: p.name,
@@ -57,8 +35,8 @@ pub(crate) fn fold(
                 at,
             }]
         }
-        REVOKED => {
-            let p: ApiTokenRevoked = crate::payload(event_type, data)?;
+        ApiTokenRevoked::TYPE => {
+            let p: ApiTokenRevoked = crate::payload(data)?;
             vec![Change::RevokeApiToken {
                 id: p.token_id,
                 by: actor,

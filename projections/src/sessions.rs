@@ -2,40 +2,13 @@
 //! only) and `session.revoked` (by whom, why).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use events::catalogue::{EventPayload, SessionCreated, SessionRevoked};
+use serde::Serialize;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::change::{At, Change};
 use crate::FoldError;
-
-pub const CREATED: &str = "session.created";
-pub const REVOKED: &str = "session.revoked";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionCreated {
-    pub session_id: Uuid,
-    pub user_id: Uuid,
-    pub email: String,
-    /// `web` or `cli`.
-    pub channel: String,
-    pub token_sha256: String,
-    pub device_id: Option<String>,
-    pub device_name: Option<String>,
-    pub device_os: Option<String>,
-    pub client_version: Option<String>,
-    /// RFC 3339.
-    pub expires_at: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionRevoked {
-    pub session_id: Uuid,
-    pub user_id: Uuid,
-    pub email: String,
-    /// Why: `logout`, `admin`, `user_disabled`, `expired`, ...
-    pub reason: String,
-}
 
 pub(crate) fn fold(
     event_type: &str,
@@ -44,8 +17,8 @@ pub(crate) fn fold(
     at: At,
 ) -> Result<Option<Vec<Change>>, FoldError> {
     let changes = match event_type {
-        CREATED => {
-            let p: SessionCreated = crate::payload(event_type, data)?;
+        SessionCreated::TYPE => {
+            let p: SessionCreated = crate::payload(data)?;
             let expires_at = crate::optional_time(event_type, "expires_at", Some(&p.expires_at))?
                 .ok_or_else(|| FoldError::new(event_type, "expires_at is required"))?;
             vec![Change::InsertSession {
@@ -62,8 +35,8 @@ pub(crate) fn fold(
                 at,
             }]
         }
-        REVOKED => {
-            let p: SessionRevoked = crate::payload(event_type, data)?;
+        SessionRevoked::TYPE => {
+            let p: SessionRevoked = crate::payload(data)?;
             vec![Change::RevokeSession {
                 id: p.session_id,
                 by: actor,

@@ -1,39 +1,13 @@
 //! People who may sign in: `user.created`, `user.role_changed`, `user.disabled`.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use events::catalogue::{EventPayload, UserCreated, UserDisabled, UserRoleChanged};
+use serde::Serialize;
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
 use crate::change::{At, Change};
 use crate::FoldError;
-
-pub const CREATED: &str = "user.created";
-pub const ROLE_CHANGED: &str = "user.role_changed";
-pub const DISABLED: &str = "user.disabled";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserCreated {
-    pub user_id: Uuid,
-    pub email: String,
-    pub name: Option<String>,
-    pub role: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserRoleChanged {
-    pub user_id: Uuid,
-    pub email: String,
-    pub role: String,
-    pub previous_role: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserDisabled {
-    pub user_id: Uuid,
-    pub email: String,
-    pub reason: Option<String>,
-}
 
 pub(crate) fn fold(
     event_type: &str,
@@ -41,8 +15,8 @@ pub(crate) fn fold(
     at: At,
 ) -> Result<Option<Vec<Change>>, FoldError> {
     let changes = match event_type {
-        CREATED => {
-            let p: UserCreated = crate::payload(event_type, data)?;
+        UserCreated::TYPE => {
+            let p: UserCreated = crate::payload(data)?;
             vec![Change::InsertUser {
                 id: p.user_id,
                 email: p.email,
@@ -51,16 +25,16 @@ pub(crate) fn fold(
                 at,
             }]
         }
-        ROLE_CHANGED => {
-            let p: UserRoleChanged = crate::payload(event_type, data)?;
+        UserRoleChanged::TYPE => {
+            let p: UserRoleChanged = crate::payload(data)?;
             vec![Change::SetUserRole {
                 id: p.user_id,
                 role: p.role,
                 at,
             }]
         }
-        DISABLED => {
-            let p: UserDisabled = crate::payload(event_type, data)?;
+        UserDisabled::TYPE => {
+            let p: UserDisabled = crate::payload(data)?;
             vec![Change::DisableUser { id: p.user_id, at }]
         }
         _ => return Ok(None),

@@ -1,12 +1,13 @@
 //! API tokens for automation: create (the secret is shown once), revoke.
 
 use chrono::{DateTime, Utc};
+use events::catalogue::{ApiTokenCreated, ApiTokenRevoked};
 use events::store::Appender;
-use projections::api_tokens::{self, ApiToken, ApiTokenCreated, ApiTokenRevoked};
+use projections::api_tokens::{self, ApiToken};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::users::{draft, Requester};
+use super::users::Requester;
 use super::{valid_email, AccountError};
 use crate::auth::secrets::{self, SecretKind};
 use crate::rbac::Role;
@@ -92,9 +93,7 @@ pub async fn create(
         user_email: owner.as_ref().map(|u| u.email.clone()),
         expires_at: expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     };
-    audit
-        .append(draft(api_tokens::CREATED, by, &payload))
-        .await?;
+    audit.append(by.draft(&payload)).await?;
     let token = api_tokens::by_id(pool, token_id)
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("token {token_id} vanished")))?;
@@ -129,9 +128,7 @@ pub async fn revoke(
         name: token.name.clone(),
         reason: reason.map(str::to_owned),
     };
-    audit
-        .append(draft(api_tokens::REVOKED, by, &payload))
-        .await?;
+    audit.append(by.draft(&payload)).await?;
     api_tokens::by_id(pool, token_id)
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("no API token {token_id}")))

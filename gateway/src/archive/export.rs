@@ -17,6 +17,7 @@
 //! checkpoint is last quarter's end checkpoint, which
 //! `verify-chain consistency` then proves the new one extends.
 
+use events::catalogue::AuditExported;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -70,6 +71,19 @@ pub struct ExportPlan {
 impl ExportPlan {
     pub fn first_seq(&self) -> u64 {
         self.start_size + 1
+    }
+
+    /// The `audit.exported` record of this bundle, made `via` the CLI or the API, in `format`.
+    pub fn exported(&self, via: &str, format: &str) -> AuditExported {
+        AuditExported {
+            via: via.to_owned(),
+            format: format.to_owned(),
+            requested_from: self.requested_from,
+            requested_to: self.requested_to,
+            first_seq: self.first_seq(),
+            last_seq: self.last_seq,
+            start_checkpoint: self.start_size,
+        }
     }
 
     pub fn events(&self) -> u64 {

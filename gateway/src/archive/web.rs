@@ -12,14 +12,14 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use events::catalogue::EventPayload;
 use events::store::AppendError;
-use events::{Draft, Source};
+use events::Source;
 use serde::Deserialize;
 use serde_json::json;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::export::{self, ExportError, ExportRange, TarGzSink};
-use super::AUDIT_EXPORTED;
 use crate::auth::principal::{authenticate, secret_from_headers, AuthFailure, SessionRules};
 use crate::rbac::permissions::authorize;
 use crate::state::AppState;
@@ -125,20 +125,9 @@ async fn download(
     let recorded = state
         .audit
         .append(
-            Draft::new(
-                AUDIT_EXPORTED,
-                principal.actor(),
-                json!({
-                    "via": "api",
-                    "format": "tar.gz",
-                    "requested_from": plan.requested_from,
-                    "requested_to": plan.requested_to,
-                    "first_seq": plan.first_seq(),
-                    "last_seq": plan.last_seq,
-                    "start_checkpoint": plan.start_size,
-                }),
-            )
-            .with_source(source),
+            plan.exported("api", "tar.gz")
+                .draft(principal.actor())
+                .with_source(source),
         )
         .await;
     match recorded {

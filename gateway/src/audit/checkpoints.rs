@@ -18,33 +18,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use events::catalogue::{self, CheckpointCreated, Effect, EventPayload};
 use events::checkpoint::Checkpoint;
 use events::merkle::{leaf_hash, CompactRange};
 use events::note::Signer;
 use events::store::{AppendError, Appender, HookError, HookRejection, TxHook};
-use events::{Actor, Draft, Event, GENESIS_PREV};
-use serde::{Deserialize, Serialize};
+use events::{Actor, Event, GENESIS_PREV};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool, Row};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-pub const CHECKPOINT_CREATED: &str = "checkpoint.created";
-
 const POLL: Duration = Duration::from_millis(200);
 const PAGE: i64 = 5_000;
-
-/// Payload of `checkpoint.created`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckpointCreated {
-    pub size: u64,
-    /// base64 of the root, as in the note.
-    pub root: String,
-    pub head: String,
-    pub key: String,
-    /// The signed note, verbatim.
-    pub note: String,
-}
 
 /// Stores each `checkpoint.created` note in `checkpoints`, in the appending transaction.
 pub struct CheckpointRecorder;
@@ -52,11 +38,11 @@ pub struct CheckpointRecorder;
 #[async_trait]
 impl TxHook for CheckpointRecorder {
     fn affects(&self, event_type: &str) -> bool {
-        event_type == CHECKPOINT_CREATED
+        event_type == CheckpointCreated::TYPE
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HookError> {
-        let payload: CheckpointCreated = serde_json::from_value(event.data.clone())
+        let payload = CheckpointCreated::from_data(&event.data)
             .map_err(|e| HookRejection(format!("malformed checkpoint.created: {e}")))?;
         if payload.size >= event.seq {
             return Err(HookRejection(format!(
@@ -295,15 +281,9 @@ impl Checkpointer {
             key: self.signer.name().to_owned(),
             note,
         };
-        let data =
-            serde_json::to_value(&payload).map_err(|e| SignOutcome::Failed(e.to_string()))?;
         match self
             .appender
-            .append(Draft::new(
-                CHECKPOINT_CREATED,
-                Actor::system("checkpointer"),
-                data,
-            ))
+            .append(payload.draft(Actor::system("checkpointer")))
             .await
         {
             Ok(_) => {
@@ -385,7 +365,7 @@ impl ChainFollower {
                 // Bookkeeping (checkpoints, archive shipments) does not make a
                 // chain "active": counting it would make checkpoints and
                 // segments beget each other forever on a quiet chain.
-                if !crate::archive::BOOKKEEPING_TYPES.contains(&event.event_type.as_str()) {
+                if catalogue::effect_of(&event.event_type) != Effect::Bookkeeping {
                     arrivals += 1;
                 }
             }

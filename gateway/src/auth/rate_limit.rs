@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use events::{Actor, Draft};
-use serde_json::json;
+use events::catalogue::auth::SignInRate;
+use events::catalogue::{EventPayload, RateLimitExceeded};
+use events::Actor;
 
 use super::client::ClientInfo;
 use crate::api::ApiError;
@@ -104,16 +105,12 @@ impl FromRequestParts<AppState> for PublicAuth {
             Verdict::Limited { report } => {
                 tracing::warn!(ip = %client.ip, path = parts.uri.path(), "sign-in rate limit exceeded");
                 if report {
-                    let draft = Draft::new(
-                        "rate_limit.exceeded",
-                        Actor::anonymous(),
-                        json!({
-                            "scope": "auth",
-                            "path": parts.uri.path(),
-                            "limit_per_second": state.settings.auth.rate_limit_per_second,
-                            "burst": state.settings.auth.rate_limit_burst,
-                        }),
-                    )
+                    let draft = RateLimitExceeded::SignInRate(SignInRate {
+                        path: parts.uri.path().to_owned(),
+                        limit_per_second: state.settings.auth.rate_limit_per_second,
+                        burst: state.settings.auth.rate_limit_burst,
+                    })
+                    .draft(Actor::anonymous())
                     .with_source(client.source.clone());
                     // The refusal stands whether or not the record is written.
                     if let Err(e) = state.audit.append(draft).await {

@@ -20,9 +20,10 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::response::Response;
 use bytes::Bytes;
+use events::catalogue::proxy::EnvChange;
+use events::catalogue::Decision;
 use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
-use serde_json::json;
 
 use super::context::RequestContext;
 use super::engine::unix_now;
@@ -30,7 +31,7 @@ use super::error::ProxyError;
 use super::forward::{self, Outgoing, OutgoingBody, Reply, ReplyMode, StreamEnd};
 use super::pending::PendingResponse;
 use super::ratelimit::Gate;
-use super::record::{self, Decision, Exchange, RequestLine};
+use super::record::{self, Exchange, RequestLine};
 use super::routes::{self, BodyPlan, RouteError, RouteKind, RouteMatch};
 use super::upstream::Rack;
 use super::websocket::{self, ConnectFailure};
@@ -342,18 +343,18 @@ async fn read_env_change(
     match rack.current_env(app, &read_headers).await {
         Ok(old_env) => {
             let change = redact::env_change(&old_env, new_env);
-            ctx.env_change = Some(json!({
-                "added": change.added,
-                "removed": change.removed,
-                "changed": change.changed,
-            }));
+            ctx.env_change = Some(EnvChange::Keys {
+                added: change.added,
+                removed: change.removed,
+                changed: change.changed,
+            });
             Ok(())
         }
         Err(detail) => {
-            ctx.env_change = Some(json!({
-                "error": "the current env could not be read",
-                "keys": redact::env_keys(new_env),
-            }));
+            ctx.env_change = Some(EnvChange::Unreadable {
+                error: "the current env could not be read".to_owned(),
+                keys: redact::env_keys(new_env),
+            });
             Err(ProxyError::EnvUnreadable(detail))
         }
     }
@@ -563,16 +564,7 @@ async fn refuse_websocket(
     headers: &HeaderMap,
 ) -> Result<Response, ProxyError> {
     let reason = refusal.public_message();
-    let mut draft = record::request_event(
-        ctx,
-        &state.settings.rack.name,
-        Decision::Deny,
-        &reason,
-        Some(&refusal),
-    );
-    if let Some(data) = draft.data.as_object_mut() {
-        data.insert("delivered".into(), json!("websocket_error_frame"));
-    }
+    let draft = record::in_band_refusal_event(ctx, &state.settings.rack.name, &refusal);
     if let Err(append) = state.audit.append(draft).await {
         let error = ProxyError::AuditUnavailable(append.to_string());
         write_line(state, ctx, error.status().as_u16(), Decision::Deny);

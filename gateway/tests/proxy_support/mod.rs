@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use base64::Engine as _;
-use events::{Actor, Draft, Source};
+use events::{Actor, Source};
 use gateway::accounts::api_tokens::{self, NewToken};
 use gateway::accounts::users::{self, Requester};
 use gateway::auth::secrets::{self, SecretKind};
@@ -150,7 +150,7 @@ pub async fn session_for(app: &TestApp, email: &str, role: &str) -> String {
         .await
         .expect("add user");
     let secret = secrets::generate(SecretKind::Session).expect("secret");
-    let payload = projections::sessions::SessionCreated {
+    let payload = events::catalogue::SessionCreated {
         session_id: uuid::Uuid::new_v4(),
         user_id: user.id,
         email: user.email.clone(),
@@ -165,10 +165,9 @@ pub async fn session_for(app: &TestApp, email: &str, role: &str) -> String {
     };
     app.state
         .audit
-        .append(Draft::new(
-            projections::sessions::CREATED,
+        .append(events::catalogue::EventPayload::draft(
+            &payload,
             Actor::system("proxy-test"),
-            serde_json::to_value(&payload).expect("payload"),
         ))
         .await
         .expect("session.created");
