@@ -18,7 +18,9 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use events::catalogue::{EventPayload, GatewayStarted};
-use events::store::{self, Appender, AppenderConfig, AppenderMetrics, AppenderTask};
+use events::store::{
+    self, Appender, AppenderConfig, AppenderMetrics, AppenderTask, HookChain, TxHook,
+};
 use events::Actor;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -76,7 +78,7 @@ impl Core {
                 instance: instance.clone(),
                 append_timeout: settings.audit.append_timeout,
             },
-            crate::audit::hooks(),
+            hooks(),
             AppenderMetrics::default(),
         );
         Ok(Core {
@@ -93,6 +95,18 @@ impl Core {
         self.appender_task.shutdown().await;
         self.pool.close().await;
     }
+}
+
+/// What the appending transaction does besides inserting events: the
+/// projections, the `checkpoints` row of each `checkpoint.created`, and the
+/// `archive_segments` row of each `archive.shipped` (the catalogue's
+/// projection and bookkeeping types).
+fn hooks() -> Arc<dyn TxHook> {
+    Arc::new(HookChain(vec![
+        Arc::new(projections::Projector),
+        Arc::new(crate::audit::checkpoints::CheckpointRecorder),
+        Arc::new(crate::archive::recorder::ArchiveRecorder),
+    ]))
 }
 
 impl Application {
