@@ -17,13 +17,13 @@
 //! checkpoint is last quarter's end checkpoint, which
 //! `verify-chain consistency` then proves the new one extends.
 
-use events::catalogue::AuditExported;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use events::catalogue::AuditExported;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::Serialize;
