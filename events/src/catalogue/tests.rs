@@ -484,3 +484,125 @@ fn which_types_change_state() {
     assert!(Effect::Projection.changes_state() && Effect::Bookkeeping.changes_state());
     assert!(!Effect::Record.changes_state());
 }
+
+/// `docs/events.md` §6 as (type, effect, fields), in its order.
+fn documented_types(doc: &str) -> Vec<(String, String, Vec<String>)> {
+    let section = doc
+        .split("\n## ")
+        .find(|s| s.starts_with("6. "))
+        .expect("docs/events.md has a section 6 (event types)");
+    let mut types = Vec::new();
+    for block in section.split("\n### ").skip(1) {
+        let mut lines = block.lines();
+        let heading = lines.next().unwrap_or_default();
+        let name = heading.trim().trim_matches('`').to_owned();
+        let mut effect = String::new();
+        let mut fields = Vec::new();
+        for line in lines {
+            if let Some(rest) = line.strip_prefix("Effect: ") {
+                effect = rest
+                    .split(|c: char| !c.is_ascii_alphabetic())
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+            } else if let Some(row) = line.strip_prefix("| `") {
+                if let Some((field, _)) = row.split_once('`') {
+                    fields.push(field.to_owned());
+                }
+            }
+        }
+        types.push((name, effect, fields));
+    }
+    types
+}
+
+fn effect_word(effect: Effect) -> &'static str {
+    match effect {
+        Effect::Record => "record",
+        Effect::Projection => "projection",
+        Effect::Bookkeeping => "bookkeeping",
+    }
+}
+
+/// Where `doc` (§6 of `docs/events.md`) and the catalogue disagree: a type on
+/// one side only, a field missing on either side, another effect, another order.
+fn disagreements(doc: &str) -> Vec<String> {
+    let documented = documented_types(doc);
+    let mut problems = Vec::new();
+    for t in TYPES {
+        let Some((_, effect, fields)) = documented.iter().find(|(name, ..)| name == t.name) else {
+            problems.push(format!(
+                "{}: in the catalogue, not in docs/events.md",
+                t.name
+            ));
+            continue;
+        };
+        if effect != effect_word(t.effect) {
+            problems.push(format!(
+                "{}: the docs say effect {effect:?}, the catalogue {:?}",
+                t.name,
+                effect_word(t.effect)
+            ));
+        }
+        let declared = t.fields();
+        for field in &declared {
+            if !fields.iter().any(|f| f == field) {
+                problems.push(format!("{}: field {field} is not documented", t.name));
+            }
+        }
+        for field in fields {
+            if !declared.contains(&field.as_str()) {
+                problems.push(format!(
+                    "{}: documented field {field} is not in the payload",
+                    t.name
+                ));
+            }
+        }
+    }
+    for (name, ..) in &documented {
+        if lookup(name).is_none() {
+            problems.push(format!("{name}: in docs/events.md, not in the catalogue"));
+        }
+    }
+    let order: Vec<&str> = documented.iter().map(|(name, ..)| name.as_str()).collect();
+    let catalogue: Vec<&str> = TYPES.iter().map(|t| t.name).collect();
+    if problems.is_empty() && order != catalogue {
+        problems.push(format!(
+            "docs/events.md lists the types as {order:?}, the catalogue as {catalogue:?}"
+        ));
+    }
+    problems
+}
+
+#[test]
+fn docs_events_md_lists_every_type_and_field_of_the_catalogue() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/events.md");
+    let doc = std::fs::read_to_string(path).expect("read docs/events.md");
+    let problems = disagreements(&doc);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_docs_check_finds_each_kind_of_disagreement() {
+    let doc = "# x\n\n## 6. Event types\n\n### `auth.logout`\n\nEffect: projection.\n\n\
+               | field | type | meaning |\n|---|---|---|\n| `session_id` | string | x |\n| `extra` | string | x |\n\n\
+               ### `no.such`\n\nEffect: record.\n\n## 7. Next\n\n### `ignored`\n";
+    let problems = disagreements(doc);
+    let expect = [
+        "gateway.started: in the catalogue, not in docs/events.md",
+        "auth.logout: the docs say effect \"projection\", the catalogue \"record\"",
+        "auth.logout: field channel is not documented",
+        "auth.logout: documented field extra is not in the payload",
+        "no.such: in docs/events.md, not in the catalogue",
+    ];
+    for line in expect {
+        assert!(
+            problems.iter().any(|p| p == line),
+            "{line:?} not in {problems:#?}"
+        );
+    }
+    assert!(
+        !problems.iter().any(|p| p.contains("ignored")),
+        "section 7 is not read"
+    );
+}

@@ -1,4 +1,4 @@
-//! Auditor export bundles: the archive layout (events.md §5) written from the
+//! Auditor export bundles: the archive layout (`docs/events.md` §5) written from the
 //! database to a directory or a `.tar.gz`, with a README for auditors, a
 //! `SHA256SUMS`, and for a partial export a `start.json`.
 //!

@@ -1,4 +1,4 @@
-//! The archive (events.md §5): the chain in WORM storage, and auditor exports.
+//! The archive (`docs/events.md` §5): the chain in WORM storage, and auditor exports.
 //!
 //! - [`layout`]: object keys (`<prefix>/<chain>/segments|checkpoints|keys/...`).
 //! - [`segments`]: segments built from the database, checked against the

@@ -1,4 +1,4 @@
-//! Signed checkpoints (events.md §4).
+//! Signed checkpoints (`docs/events.md` §4).
 //!
 //! One replica at a time signs (it holds a session advisory lock on a
 //! dedicated connection; if it dies, the lock goes with its connection). The

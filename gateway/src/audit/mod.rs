@@ -1,6 +1,6 @@
 //! The gateway's side of the audit chain.
 //!
-//! - [`checkpoints`]: the signer that makes Merkle checkpoints (`docs/events.md`), and the hook recording them.
+//! - [`checkpoints`]: the signer that makes Merkle checkpoints (`docs/events.md` §4), and the hook recording them.
 //! - this module: actor helpers for operator commands.
 
 pub mod checkpoints;

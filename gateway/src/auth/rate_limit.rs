@@ -1,5 +1,5 @@
-//! Per-client rate limit on the public sign-in routes (behaviour §h: 10
-//! requests per second, burst 20, by default): a token bucket per client
+//! Per-client rate limit on the public sign-in routes (10 requests per
+//! second, burst 20, by default): a token bucket per client
 //! address, in memory (each replica limits on its own, which is what a flood
 //! against one replica needs). Over the limit: 429 with `Retry-After`, and a
 //! `rate_limit.exceeded` event at most once a minute per address, so a flood
