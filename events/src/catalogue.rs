@@ -1,13 +1,15 @@
 //! Every event type the system writes, each declared once with its typed
 //! payload (the envelope's `data`), and whether it changes state.
 //!
-//! Pure serde types, no I/O. Writers build a payload struct and turn it into
-//! a [`Draft`] with [`EventPayload::draft`]; the projections and the other
-//! hooks of the appending transaction read payloads back with
-//! [`EventPayload::from_data`]. The JSON each struct serialises to is the
-//! chain's format: a field's name, and whether an absent value is `null` or
-//! left out, never change (the tests beside this module pin every type's JSON).
-//! `docs/events.md` lists every type and field; a test checks it against [`TYPES`].
+//! One table below (`catalogue!`) names every type, its payload struct and
+//! its [`Effect`]; [`TYPES`] enumerates it. Pure serde types, no I/O.
+//! Writers build a payload struct and turn it into a [`Draft`] with
+//! [`EventPayload::draft`]; the projections and the other hooks of the
+//! appending transaction read payloads back with [`EventPayload::from_data`].
+//! The JSON each struct serialises to is the chain's format: a field's name,
+//! and whether an absent value is `null` or left out, never change (the tests
+//! beside this module pin every type's JSON). `docs/events.md` lists every
+//! type and field; a test checks it against [`TYPES`].
 //!
 //! - [`auth`]: signing in and out, sessions, and the rate limits on authentication
 //! - [`accounts`]: users and API tokens
@@ -105,28 +107,47 @@ impl EventType {
     }
 }
 
-/// Every event type, in the order `docs/events.md` lists them.
-pub static TYPES: &[EventType] = &[
-    EventType::of::<GatewayStarted>(),
-    EventType::of::<LoginStarted>(),
-    EventType::of::<LoginSucceeded>(),
-    EventType::of::<LoginFailed>(),
-    EventType::of::<Logout>(),
-    EventType::of::<SessionCreated>(),
-    EventType::of::<SessionRevoked>(),
-    EventType::of::<RateLimitExceeded>(),
-    EventType::of::<UserCreated>(),
-    EventType::of::<UserRoleChanged>(),
-    EventType::of::<UserDisabled>(),
-    EventType::of::<ApiTokenCreated>(),
-    EventType::of::<ApiTokenRevoked>(),
-    EventType::of::<ProxyRequest>(),
-    EventType::of::<ProxyResponse>(),
-    EventType::of::<CheckpointCreated>(),
-    EventType::of::<ArchiveShipped>(),
-    EventType::of::<AuditExported>(),
-    EventType::of::<AppendInDoubt>(),
-];
+/// Declares each payload's type and effect, and lists them all in [`TYPES`].
+macro_rules! catalogue {
+    ($($payload:ty => $name:literal, $effect:ident $(, fields: $fields:path)?;)*) => {
+        $(
+            impl EventPayload for $payload {
+                const TYPE: &'static str = $name;
+                const EFFECT: Effect = Effect::$effect;
+                $(
+                    fn fields() -> Vec<&'static str> {
+                        $fields()
+                    }
+                )?
+            }
+        )*
+
+        /// Every event type, in the order `docs/events.md` lists them.
+        pub static TYPES: &[EventType] = &[$(EventType::of::<$payload>()),*];
+    };
+}
+
+catalogue! {
+    GatewayStarted => "gateway.started", Record;
+    LoginStarted => "auth.login.started", Record;
+    LoginSucceeded => "auth.login.succeeded", Record;
+    LoginFailed => "auth.login.failed", Record;
+    Logout => "auth.logout", Record;
+    SessionCreated => "session.created", Projection;
+    SessionRevoked => "session.revoked", Projection;
+    RateLimitExceeded => "rate_limit.exceeded", Record, fields: RateLimitExceeded::fields_of_every_scope;
+    UserCreated => "user.created", Projection;
+    UserRoleChanged => "user.role_changed", Projection;
+    UserDisabled => "user.disabled", Projection;
+    ApiTokenCreated => "api_token.created", Projection;
+    ApiTokenRevoked => "api_token.revoked", Projection;
+    ProxyRequest => "proxy.request", Record;
+    ProxyResponse => "proxy.response", Record;
+    CheckpointCreated => "checkpoint.created", Bookkeeping;
+    ArchiveShipped => "archive.shipped", Bookkeeping;
+    AuditExported => "audit.exported", Record;
+    AppendInDoubt => "audit.append_in_doubt", Record;
+}
 
 /// The catalogue's entry for `event_type`; `None` for a type it does not know.
 pub fn lookup(event_type: &str) -> Option<&'static EventType> {

@@ -4,8 +4,6 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Effect, EventPayload};
-
 /// `user.created`: a person who may sign in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserCreated {
@@ -14,11 +12,6 @@ pub struct UserCreated {
     pub email: String,
     pub name: Option<String>,
     pub role: String,
-}
-
-impl EventPayload for UserCreated {
-    const TYPE: &'static str = "user.created";
-    const EFFECT: Effect = Effect::Projection;
 }
 
 /// `user.role_changed`.
@@ -30,11 +23,6 @@ pub struct UserRoleChanged {
     pub previous_role: String,
 }
 
-impl EventPayload for UserRoleChanged {
-    const TYPE: &'static str = "user.role_changed";
-    const EFFECT: Effect = Effect::Projection;
-}
-
 /// `user.disabled`: the user can no longer sign in (their sessions are
 /// revoked by `session.revoked` events appended with it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,11 +30,6 @@ pub struct UserDisabled {
     pub user_id: Uuid,
     pub email: String,
     pub reason: Option<String>,
-}
-
-impl EventPayload for UserDisabled {
-    const TYPE: &'static str = "user.disabled";
-    const EFFECT: Effect = Effect::Projection;
 }
 
 /// `api_token.created`: holds the SHA-256 of the secret only.
@@ -63,20 +46,10 @@ pub struct ApiTokenCreated {
     pub expires_at: Option<String>,
 }
 
-impl EventPayload for ApiTokenCreated {
-    const TYPE: &'static str = "api_token.created";
-    const EFFECT: Effect = Effect::Projection;
-}
-
 /// `api_token.revoked`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiTokenRevoked {
     pub token_id: Uuid,
     pub name: String,
     pub reason: Option<String>,
-}
-
-impl EventPayload for ApiTokenRevoked {
-    const TYPE: &'static str = "api_token.revoked";
-    const EFFECT: Effect = Effect::Projection;
 }

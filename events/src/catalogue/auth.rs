@@ -7,8 +7,6 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
-use super::{Effect, EventPayload};
-
 /// `auth.login.started`: before the browser is sent to the sign-in provider.
 ///
 /// The four device fields are what a CLI says about itself: on CLI logins
@@ -44,11 +42,6 @@ pub struct LoginStarted {
     pub client_version: Option<Option<String>>,
 }
 
-impl EventPayload for LoginStarted {
-    const TYPE: &'static str = "auth.login.started";
-    const EFFECT: Effect = Effect::Record;
-}
-
 /// A field that is there (possibly `null`) reads as `Some`; `default` makes an absent one `None`.
 fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -70,11 +63,6 @@ pub struct LoginSucceeded {
     pub mfa_verified: bool,
 }
 
-impl EventPayload for LoginSucceeded {
-    const TYPE: &'static str = "auth.login.succeeded";
-    const EFFECT: Effect = Effect::Record;
-}
-
 /// `auth.login.failed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginFailed {
@@ -89,21 +77,11 @@ pub struct LoginFailed {
     pub email: Option<String>,
 }
 
-impl EventPayload for LoginFailed {
-    const TYPE: &'static str = "auth.login.failed";
-    const EFFECT: Effect = Effect::Record;
-}
-
 /// `auth.logout`: the caller ended their own session (with its `session.revoked`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Logout {
     pub session_id: Uuid,
     pub channel: String,
-}
-
-impl EventPayload for Logout {
-    const TYPE: &'static str = "auth.logout";
-    const EFFECT: Effect = Effect::Record;
 }
 
 /// `session.created`: the session token's SHA-256 only.
@@ -123,11 +101,6 @@ pub struct SessionCreated {
     pub expires_at: String,
 }
 
-impl EventPayload for SessionCreated {
-    const TYPE: &'static str = "session.created";
-    const EFFECT: Effect = Effect::Projection;
-}
-
 /// `session.revoked`: the actor is who revoked it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionRevoked {
@@ -136,11 +109,6 @@ pub struct SessionRevoked {
     pub email: String,
     /// Why: `logout`, `admin`, `user_disabled`, `idle_timeout`, `expired`.
     pub reason: String,
-}
-
-impl EventPayload for SessionRevoked {
-    const TYPE: &'static str = "session.revoked";
-    const EFFECT: Effect = Effect::Projection;
 }
 
 /// `rate_limit.exceeded`: requests refused by one of the two limits on
@@ -180,12 +148,9 @@ pub struct SignInRate {
     pub burst: u32,
 }
 
-impl EventPayload for RateLimitExceeded {
-    const TYPE: &'static str = "rate_limit.exceeded";
-    const EFFECT: Effect = Effect::Record;
-
+impl RateLimitExceeded {
     /// `scope`, then the fields of either scope.
-    fn fields() -> Vec<&'static str> {
+    pub(super) fn fields_of_every_scope() -> Vec<&'static str> {
         let mut fields = vec!["scope"];
         for field in super::fields::of::<ProxyAuthFailures>()
             .into_iter()

@@ -6,8 +6,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Effect, EventPayload};
-
 /// `gateway.started`: the first thing a gateway process records; if it
 /// cannot be committed the gateway does not serve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,11 +24,6 @@ pub struct GatewayStarted {
     pub checkpoint_vkey: String,
 }
 
-impl EventPayload for GatewayStarted {
-    const TYPE: &'static str = "gateway.started";
-    const EFFECT: Effect = Effect::Record;
-}
-
 /// `checkpoint.created`: a signed tree head; its row in `checkpoints` is
 /// written in the appending transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,11 +38,6 @@ pub struct CheckpointCreated {
     pub key: String,
     /// The signed note, verbatim.
     pub note: String,
-}
-
-impl EventPayload for CheckpointCreated {
-    const TYPE: &'static str = "checkpoint.created";
-    const EFFECT: Effect = Effect::Bookkeeping;
 }
 
 /// `archive.shipped`: one segment in the bucket; its row in
@@ -76,11 +64,6 @@ pub struct ArchiveShipped {
     pub recovered: bool,
 }
 
-impl EventPayload for ArchiveShipped {
-    const TYPE: &'static str = "archive.shipped";
-    const EFFECT: Effect = Effect::Bookkeeping;
-}
-
 /// `audit.exported`: an export bundle was made; recorded before it is written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditExported {
@@ -95,11 +78,6 @@ pub struct AuditExported {
     pub last_seq: u64,
     /// The size of the signed checkpoint the bundle starts after (0: from seq 1).
     pub start_checkpoint: u64,
-}
-
-impl EventPayload for AuditExported {
-    const TYPE: &'static str = "audit.exported";
-    const EFFECT: Effect = Effect::Record;
 }
 
 /// `audit.append_in_doubt`: events that committed although their callers
@@ -120,11 +98,6 @@ impl AppendInDoubt {
             note: AppendInDoubt::NOTE.to_owned(),
         }
     }
-}
-
-impl EventPayload for AppendInDoubt {
-    const TYPE: &'static str = "audit.append_in_doubt";
-    const EFFECT: Effect = Effect::Record;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,8 +8,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Effect, EventPayload};
-
 /// The proxy's verdict on a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,11 +67,6 @@ pub struct ProxyRequest {
     pub delivered: Option<String>,
 }
 
-impl EventPayload for ProxyRequest {
-    const TYPE: &'static str = "proxy.request";
-    const EFFECT: Effect = Effect::Record;
-}
-
 /// What an env change does, by key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -119,11 +112,6 @@ pub struct ProxyResponse {
     /// The rack failed: it never got the request, or its reply broke off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_error: Option<UpstreamError>,
-}
-
-impl EventPayload for ProxyResponse {
-    const TYPE: &'static str = "proxy.response";
-    const EFFECT: Effect = Effect::Record;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

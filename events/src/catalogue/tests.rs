@@ -438,7 +438,7 @@ fn every_type_once_with_fields() {
         assert!(!t.fields().is_empty(), "{} has no fields", t.name);
     }
     assert_eq!(
-        RateLimitExceeded::fields(),
+        <RateLimitExceeded as EventPayload>::fields(),
         [
             "scope",
             "address",
