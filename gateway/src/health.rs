@@ -40,7 +40,7 @@ async fn ready(State(state): State<AppState>) -> Response {
         Ok(Err(e)) => problems.push(format!("database: {e}")),
         Err(_) => problems.push("database: no answer within 1s".to_owned()),
     }
-    if !state.audit.is_healthy() {
+    if !state.appender.is_healthy() {
         problems.push("audit appender: last commit failed; appends are refused".to_owned());
     }
     if let Some(fault) = state.checkpoints.fault() {

@@ -218,7 +218,7 @@ impl Application {
         let state = AppState::new(Inner {
             settings,
             pool,
-            audit: appender,
+            appender,
             instance,
             metrics,
             checkpoints: status,

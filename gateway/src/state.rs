@@ -19,7 +19,7 @@ pub struct Inner {
     /// Readers and projections; the appender has its own connection.
     pub pool: PgPool,
     /// The only way anything is written: every state change is an event.
-    pub audit: Appender,
+    pub appender: Appender,
     /// This process, as recorded in `gateway.started` and `source.instance`.
     pub instance: String,
     pub metrics: Metrics,
@@ -46,7 +46,7 @@ impl AppState {
     }
 
     pub fn chain(&self) -> &str {
-        self.audit.chain()
+        self.appender.chain()
     }
 }
 

@@ -19,7 +19,7 @@ use sqlx::Executor;
 async fn load(app: &common::TestApp, events: usize, writers: usize) {
     let mut tasks = Vec::new();
     for writer in 0..writers {
-        let audit = app.state.audit.clone();
+        let audit = app.state.appender.clone();
         tasks.push(tokio::spawn(async move {
             for n in 0..events / writers {
                 audit
@@ -636,7 +636,7 @@ async fn a_bucket_that_differs_from_the_database_stops_shipping_with_an_alarm_an
     // New events are still accepted; none of them is shipped, and nothing is rewritten.
     for n in 0..30 {
         state
-            .audit
+            .appender
             .append(Draft::new(
                 "test.event",
                 Actor::system("t"),
@@ -682,9 +682,9 @@ async fn with_two_replicas_one_ships_and_each_segment_is_shipped_once() {
     }));
     for n in 0..400 {
         let audit = if n % 2 == 0 {
-            &first.state.audit
+            &first.state.appender
         } else {
-            &second_state.audit
+            &second_state.appender
         };
         audit
             .append(Draft::new(

@@ -24,7 +24,7 @@ async fn app_with_chain(events: usize) -> TestApp {
     .await;
     for n in 0..events {
         app.state
-            .audit
+            .appender
             .append(Draft::new(
                 "test.event",
                 Actor::system("export-test"),

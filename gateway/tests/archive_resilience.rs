@@ -80,12 +80,12 @@ async fn an_s3_outage_delays_shipping_but_not_requests_and_the_backlog_ships_wit
         env.set("AUDIT_SEGMENT_MAX_AGE_MS", "300");
     })
     .await;
-    append(&app.state.audit, 100, "before").await;
+    append(&app.state.appender, 100, "before").await;
     s3::wait_shipped(&app.pool, Duration::from_secs(60)).await;
     let (before, _) = s3::progress(&app.pool).await;
 
     peer.kill();
-    append(&app.state.audit, 300, "during").await;
+    append(&app.state.appender, 300, "during").await;
     // Requests are served and the gateway stays ready: the archive lags, nothing is refused.
     let health = app.client.get(app.url("/health")).send().await.unwrap();
     assert_eq!(health.status(), 200);
@@ -130,7 +130,7 @@ async fn an_s3_outage_delays_shipping_but_not_requests_and_the_backlog_ships_wit
     );
 
     peer.restart().await;
-    append(&app.state.audit, 50, "after").await;
+    append(&app.state.appender, 50, "after").await;
     s3::wait_shipped(&app.pool, Duration::from_secs(90)).await;
     let chain = app.state.chain().to_owned();
     app.stop().await;
@@ -176,7 +176,7 @@ async fn a_gateway_killed_mid_shipping_resumes_from_the_bucket_contiguous_and_co
         env.set("CHECKPOINT_EVERY_EVENTS", "20");
     })
     .await;
-    append(&app.state.audit, 1500, "backlog").await;
+    append(&app.state.appender, 1500, "backlog").await;
     let pool = app.pool.clone();
     s3::wait_for(
         "checkpoints over the backlog",

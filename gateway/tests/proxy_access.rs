@@ -504,7 +504,7 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
         .secret;
     let revoked = gateway::accounts::api_tokens::create(
         &app.pool,
-        &app.state.audit,
+        &app.state.appender,
         &by,
         gateway::accounts::api_tokens::NewToken {
             name: "to-revoke",
@@ -517,7 +517,7 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
     .unwrap();
     gateway::accounts::api_tokens::revoke(
         &app.pool,
-        &app.state.audit,
+        &app.state.appender,
         &by,
         &revoked.token.id.to_string(),
         None,
@@ -528,7 +528,7 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let expiring = gateway::accounts::api_tokens::create(
         &app.pool,
-        &app.state.audit,
+        &app.state.appender,
         &by,
         gateway::accounts::api_tokens::NewToken {
             name: "expiring",
@@ -542,7 +542,7 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
     let session = session_for(&app, "leaver@example.com", "deployer").await;
     gateway::accounts::users::add(
         &app.pool,
-        &app.state.audit,
+        &app.state.appender,
         &by,
         "owner@example.com",
         "admin",
@@ -552,7 +552,7 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
     .unwrap();
     let owned = gateway::accounts::api_tokens::create(
         &app.pool,
-        &app.state.audit,
+        &app.state.appender,
         &by,
         gateway::accounts::api_tokens::NewToken {
             name: "owned",
@@ -574,12 +574,24 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    gateway::accounts::users::disable(&app.pool, &app.state.audit, &by, "leaver@example.com", None)
-        .await
-        .unwrap();
-    gateway::accounts::users::disable(&app.pool, &app.state.audit, &by, "owner@example.com", None)
-        .await
-        .unwrap();
+    gateway::accounts::users::disable(
+        &app.pool,
+        &app.state.appender,
+        &by,
+        "leaver@example.com",
+        None,
+    )
+    .await
+    .unwrap();
+    gateway::accounts::users::disable(
+        &app.pool,
+        &app.state.appender,
+        &by,
+        "owner@example.com",
+        None,
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
     let seen_before = rack.recorded().len();

@@ -462,7 +462,7 @@ async fn with_postgres_stopped_calls_get_503_and_the_rack_gets_nothing() {
     let pool = app.state.pool.clone();
     let admin = gateway::accounts::api_tokens::create(
         &pool,
-        &app.state.audit,
+        &app.state.appender,
         &requester(),
         gateway::accounts::api_tokens::NewToken {
             name: "admin",

@@ -78,7 +78,7 @@ async fn checkpoints_are_signed_every_n_events_and_verify() {
     .await;
     for n in 0..35 {
         app.state
-            .audit
+            .appender
             .append(Draft::new(
                 "test.event",
                 Actor::system("t"),
@@ -158,7 +158,7 @@ async fn checkpoints_follow_time_while_events_arrive_and_one_replica_signs() {
             &second_state
         };
         target
-            .audit
+            .appender
             .append(Draft::new(
                 "test.event",
                 Actor::system("t"),
@@ -227,7 +227,7 @@ async fn ready_is_503_and_appends_fail_fast_while_postgres_is_down() {
     pg.stop();
     let started = std::time::Instant::now();
     let result = state
-        .audit
+        .appender
         .append(Draft::new(
             "test.event",
             Actor::system("t"),

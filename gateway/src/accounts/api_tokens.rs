@@ -45,7 +45,7 @@ pub fn parse_expiry(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Acc
 
 pub async fn create(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     by: &Requester,
     new: NewToken<'_>,
 ) -> Result<CreatedToken, AccountError> {
@@ -93,7 +93,7 @@ pub async fn create(
         user_email: owner.as_ref().map(|u| u.email.clone()),
         expires_at: expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     };
-    audit.append(by.draft(&payload)).await?;
+    appender.append(by.draft(&payload)).await?;
     let token = api_tokens::by_id(pool, token_id)
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("token {token_id} vanished")))?;
@@ -105,7 +105,7 @@ pub async fn create(
 
 pub async fn revoke(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     by: &Requester,
     id: &str,
     reason: Option<&str>,
@@ -128,7 +128,7 @@ pub async fn revoke(
         name: token.name.clone(),
         reason: reason.map(str::to_owned),
     };
-    audit.append(by.draft(&payload)).await?;
+    appender.append(by.draft(&payload)).await?;
     api_tokens::by_id(pool, token_id)
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("no API token {token_id}")))

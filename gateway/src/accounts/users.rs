@@ -28,7 +28,7 @@ impl Requester {
 
 pub async fn add(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     by: &Requester,
     email: &str,
     role: &str,
@@ -52,7 +52,7 @@ pub async fn add(
         name,
         role: role.to_string(),
     };
-    audit.append(by.draft(&payload)).await?;
+    appender.append(by.draft(&payload)).await?;
     users::by_id(pool, user_id)
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("user {email} vanished")))
@@ -61,7 +61,7 @@ pub async fn add(
 /// `Ok(None)` when the user already has that role: nothing to record.
 pub async fn set_role(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     by: &Requester,
     email: &str,
     role: &str,
@@ -80,7 +80,7 @@ pub async fn set_role(
         role: role.to_string(),
         previous_role: user.role.clone(),
     };
-    audit.append(by.draft(&payload)).await?;
+    appender.append(by.draft(&payload)).await?;
     Ok(users::by_id(pool, user.id).await?)
 }
 
@@ -88,7 +88,7 @@ pub async fn set_role(
 /// next request with any of their sessions is refused.
 pub async fn disable(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     by: &Requester,
     email: &str,
     reason: Option<&str>,
@@ -117,7 +117,7 @@ pub async fn disable(
             reason: "user_disabled".into(),
         }));
     }
-    audit.append_all(drafts).await?;
+    appender.append_all(drafts).await?;
     let user = users::by_id(pool, user.id)
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("no user {email}")))?;

@@ -123,7 +123,7 @@ async fn download(
         instance: Some(state.instance.clone()),
     };
     let recorded = state
-        .audit
+        .appender
         .append(
             plan.exported("api", "tar.gz")
                 .draft(principal.actor())

@@ -84,7 +84,7 @@ pub async fn resolve(
             if matches!(failure, AuthFailure::IdleTimeout | AuthFailure::Expired) {
                 sessions::revoke_when_seen(
                     &state.pool,
-                    &state.audit,
+                    &state.appender,
                     secret,
                     failure,
                     &client.source,

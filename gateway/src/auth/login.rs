@@ -335,7 +335,7 @@ pub async fn record_started(
         client_version: told(&device.client_version),
     };
     state
-        .audit
+        .appender
         .append(
             started
                 .draft(Actor::anonymous())
@@ -370,7 +370,7 @@ pub async fn record_failed(
     }
     .draft(Actor::anonymous())
     .with_source(source.clone());
-    if let Err(e) = state.audit.append(draft).await {
+    if let Err(e) = state.appender.append(draft).await {
         tracing::error!(error = %e, reason = failure.reason(), "could not record auth.login.failed");
     }
 }
@@ -420,7 +420,7 @@ pub async fn open_session(
     .draft(actor)
     .with_source(source.clone());
     state
-        .audit
+        .appender
         .append_all(vec![created, succeeded])
         .await
         .map_err(|e| {

@@ -113,7 +113,7 @@ impl FromRequestParts<AppState> for PublicAuth {
                     .draft(Actor::anonymous())
                     .with_source(client.source.clone());
                     // The refusal stands whether or not the record is written.
-                    if let Err(e) = state.audit.append(draft).await {
+                    if let Err(e) = state.appender.append(draft).await {
                         tracing::error!(error = %e, "could not record rate_limit.exceeded");
                     }
                 }

@@ -84,7 +84,7 @@ fn revoked(session: &Session, reason: RevokeReason) -> SessionRevoked {
 /// `auth.logout`, together.
 pub async fn logout(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     principal: &Principal,
     source: &Source,
 ) -> Result<Session, AccountError> {
@@ -103,14 +103,14 @@ pub async fn logout(
         .draft(actor)
         .with_source(source.clone()),
     ];
-    audit.append_all(drafts).await?;
+    appender.append_all(drafts).await?;
     Ok(session)
 }
 
 /// An admin revokes one session of `email`'s.
 pub async fn revoke(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     by: &Requester,
     email: &str,
     session_id: &str,
@@ -127,7 +127,7 @@ pub async fn revoke(
             "session {id} is already revoked"
         )));
     }
-    audit
+    appender
         .append(by.draft(&revoked(&session, RevokeReason::Admin)))
         .await?;
     sessions::by_id(pool, id)
@@ -138,7 +138,7 @@ pub async fn revoke(
 /// An admin revokes every live session of `email`'s, atomically; how many.
 pub async fn revoke_all(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     by: &Requester,
     email: &str,
 ) -> Result<usize, AccountError> {
@@ -154,7 +154,7 @@ pub async fn revoke_all(
         .iter()
         .map(|s| by.draft(&revoked(s, RevokeReason::Admin)))
         .collect();
-    audit.append_all(drafts).await?;
+    appender.append_all(drafts).await?;
     Ok(live.len())
 }
 
@@ -163,7 +163,7 @@ pub async fn revoke_all(
 /// refusal stands either way, and a concurrent revoke makes this a no-op.
 pub async fn revoke_when_seen(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     secret: &str,
     failure: AuthFailure,
     source: &Source,
@@ -187,7 +187,7 @@ pub async fn revoke_when_seen(
     let draft = revoked(&session, reason)
         .draft(Actor::system("gateway"))
         .with_source(source.clone());
-    match audit.append(draft).await {
+    match appender.append(draft).await {
         Ok(_) => {
             tracing::info!(session = %session.id, reason = reason.as_str(), "stale session revoked")
         }

@@ -262,7 +262,7 @@ pub async fn logout(
             &state.identity.csrf.token(&secret),
         );
     }
-    match sessions::logout(&state.pool, &state.audit, &principal, &client.source).await {
+    match sessions::logout(&state.pool, &state.appender, &principal, &client.source).await {
         Ok(_) => signed_out(),
         Err(e) => {
             tracing::error!(error = %e, "web logout could not be recorded");

@@ -79,7 +79,7 @@ impl ProxyEngine {
     /// event; at stop, records the windows still open.
     pub fn spawn_rate_limit_recorder(
         &self,
-        audit: Appender,
+        appender: Appender,
         mut stopped: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
         let limiter = self.limiter.clone();
@@ -90,13 +90,13 @@ impl ProxyEngine {
                 tokio::select! {
                     _ = tick.tick() => {
                         let finished = limiter.take_finished(unix_now());
-                        record_exceeded(&audit, &limiter, finished).await;
+                        record_exceeded(&appender, &limiter, finished).await;
                     }
                     _ = async { let _ = stopped.wait_for(|s| *s).await; } => break,
                 }
             }
             let rest = limiter.take_all();
-            record_exceeded(&audit, &limiter, rest).await;
+            record_exceeded(&appender, &limiter, rest).await;
         })
     }
 
@@ -121,7 +121,7 @@ impl ProxyEngine {
 }
 
 async fn record_exceeded(
-    audit: &Appender,
+    appender: &Appender,
     limiter: &AuthFailureLimiter,
     exceeded: Vec<super::ratelimit::Exceeded>,
 ) {
@@ -129,7 +129,7 @@ async fn record_exceeded(
         return;
     }
     let drafts = exceeded.iter().map(record::rate_limit_event).collect();
-    if let Err(error) = audit.append_all(drafts).await {
+    if let Err(error) = appender.append_all(drafts).await {
         tracing::error!(error = %error, "could not record rate_limit.exceeded; will retry");
         limiter.restore(exceeded);
     }

@@ -165,7 +165,7 @@ async fn finish(
 /// hiding its answer would help nobody, so a failure to record is logged loudly, not returned.
 async fn record_response(state: &AppState, ctx: &RequestContext, exchange: &Exchange) {
     let draft = record::response_event(ctx, ctx.elapsed_us(), exchange);
-    if let Err(error) = state.audit.append(draft).await {
+    if let Err(error) = state.appender.append(draft).await {
         tracing::error!(request_id = %ctx.request_id, error = %error, "could not record proxy.response");
     }
 }
@@ -380,7 +380,7 @@ async fn audit_request(
         role.unwrap_or_default()
     );
     let committed = state
-        .audit
+        .appender
         .append(record::request_event(
             ctx,
             &state.settings.rack.name,
@@ -392,7 +392,7 @@ async fn audit_request(
         .map_err(|e| ProxyError::AuditUnavailable(e.to_string()))?;
     ctx.request_seq = Some(committed.seq);
     *cancelled = Some(PendingResponse::new(
-        state.audit.clone(),
+        state.appender.clone(),
         ctx.clone(),
         state.proxy.inflight.enter(),
         CLIENT_CLOSED_REQUEST,
@@ -563,7 +563,7 @@ async fn forward_http(
         Reply::Complete { response, exchange } => Ok(Ending::Answered { response, exchange }),
         Reply::Streaming { response, status } => {
             let pending = PendingResponse::new(
-                state.audit.clone(),
+                state.appender.clone(),
                 ctx.clone(),
                 state.proxy.inflight.enter(),
                 status,
@@ -609,7 +609,7 @@ async fn forward_websocket(
         }
     };
     let pending = PendingResponse::new(
-        state.audit.clone(),
+        state.appender.clone(),
         ctx.clone(),
         state.proxy.inflight.enter(),
         StatusCode::SWITCHING_PROTOCOLS.as_u16(),
@@ -672,7 +672,7 @@ async fn refuse_exec_in_band(
         return Err(refusal);
     };
     let draft = record::in_band_refusal_event(ctx, &state.settings.rack.name, &refusal);
-    if let Err(append) = state.audit.append(draft).await {
+    if let Err(append) = state.appender.append(draft).await {
         return Err(ProxyError::AuditUnavailable(append.to_string()));
     }
     tracing::info!(
@@ -721,7 +721,7 @@ async fn refuse(
         if recorded {
             let reason = error.public_message();
             let draft = record::request_event(ctx, rack, Decision::Deny, &reason, Some(&error));
-            if let Err(append) = state.audit.append(draft).await {
+            if let Err(append) = state.appender.append(draft).await {
                 error = ProxyError::AuditUnavailable(append.to_string());
             }
         }

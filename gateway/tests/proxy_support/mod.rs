@@ -121,7 +121,7 @@ pub async fn token(app: &TestApp, role: &str) -> String {
     );
     api_tokens::create(
         &app.pool,
-        &app.state.audit,
+        &app.state.appender,
         &requester(),
         NewToken {
             name: &name,
@@ -146,9 +146,16 @@ pub async fn tokens(app: &TestApp) -> Vec<(&'static str, String)> {
 
 /// A user, and a CLI session for them (as the sign-in flow would record it).
 pub async fn session_for(app: &TestApp, email: &str, role: &str) -> String {
-    let user = users::add(&app.pool, &app.state.audit, &requester(), email, role, None)
-        .await
-        .expect("add user");
+    let user = users::add(
+        &app.pool,
+        &app.state.appender,
+        &requester(),
+        email,
+        role,
+        None,
+    )
+    .await
+    .expect("add user");
     let secret = secrets::generate(SecretKind::Session).expect("secret");
     let payload = events::catalogue::SessionCreated {
         session_id: uuid::Uuid::new_v4(),
@@ -164,7 +171,7 @@ pub async fn session_for(app: &TestApp, email: &str, role: &str) -> String {
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     app.state
-        .audit
+        .appender
         .append(events::catalogue::EventPayload::draft(
             &payload,
             Actor::system("proxy-test"),
