@@ -33,7 +33,7 @@ use crate::archive::{Archive, ArchiveStatus, Layout};
 use axum_server::tls_rustls::RustlsConfig;
 
 use crate::audit::checkpoints::{load_signer, CheckpointConfig, CheckpointStatus, Checkpointer};
-use crate::proxy::engine::ProxyEngine;
+use crate::proxy::parts::ProxyParts;
 use crate::settings::Settings;
 use crate::state::{AppState, Inner, Metrics};
 
@@ -114,7 +114,7 @@ impl Application {
         let _ = crate::net::crypto_provider();
         let instance = uuid::Uuid::new_v4().to_string();
         // Rack, TLS and proxy settings are checked before anything is recorded.
-        let proxy = ProxyEngine::new(&settings).context("rack proxy settings")?;
+        let proxy = ProxyParts::new(&settings).context("rack proxy settings")?;
         let tls = match (
             &settings.server.tls_cert_file,
             &settings.server.tls_key_file,
@@ -200,7 +200,11 @@ impl Application {
                 .spawn(stopped.clone()),
             );
         }
-        background.push(proxy.spawn_rate_limit_recorder(appender.clone(), stopped));
+        background.push(
+            proxy
+                .auth_failure_limiter
+                .spawn_recorder(appender.clone(), stopped),
+        );
 
         let address = format!("{}:{}", settings.server.bind, settings.server.port);
         let listener = TcpListener::bind(&address)
@@ -281,7 +285,7 @@ impl Application {
         };
         // Websockets and relayed streams outlive their connection's HTTP
         // exchange: let them end (bounded) and record their proxy.response.
-        state.proxy.drain(DRAIN_GRACE).await;
+        state.proxy.inflight.drain(DRAIN_GRACE).await;
         let _ = stop.send(true);
         // Background tasks finish their current step (a shipper records the segment it
         // uploaded); one stuck on an unreachable S3 or database is abandoned after the

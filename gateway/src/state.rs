@@ -25,12 +25,12 @@ pub struct Inner {
     pub metrics: Metrics,
     pub checkpoints: Arc<CheckpointStatus>,
     pub checkpoint_requests: CheckpointRequests,
-    /// Sign-in: the OpenID provider, CSRF key, rate limiter, trusted proxies.
+    /// Sign-in: the OpenID provider, CSRF key, sign-in rate limiter, trusted proxies.
     pub identity: crate::auth::Identity,
     /// WORM archiving status, and what export bundles carry.
     pub archive: crate::archive::Archive,
-    /// The rack proxy's long-lived parts (rack client, limiter, request log).
-    pub proxy: crate::proxy::engine::ProxyEngine,
+    /// What every rack-proxy request shares (rack client, failed-authentication limiter, request log).
+    pub proxy: crate::proxy::parts::ProxyParts,
 }
 
 impl Deref for AppState {

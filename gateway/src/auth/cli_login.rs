@@ -23,8 +23,8 @@ use uuid::Uuid;
 use super::callback::{self, CallbackParams};
 use super::login::{self, Channel, Device, LoginFailure};
 use super::login_state::{self, NewLogin, Status};
-use super::rate_limit::PublicAuth;
 use super::secrets;
+use super::sign_in_rate_limit::PublicAuth;
 use crate::api::{ApiError, JsonBody};
 use crate::state::AppState;
 

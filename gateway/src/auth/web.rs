@@ -24,7 +24,7 @@ use super::caller::{self, SESSION_COOKIE};
 use super::client::ClientInfo;
 use super::login::{self, Channel, Device, LoginFailure};
 use super::login_state::{self, NewLogin};
-use super::rate_limit::PublicAuth;
+use super::sign_in_rate_limit::PublicAuth;
 use super::{csrf, secrets, sessions, CredentialKind};
 use crate::state::AppState;
 use crate::web::error_redirect;

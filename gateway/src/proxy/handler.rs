@@ -32,12 +32,11 @@ use events::catalogue::Decision;
 use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
+use super::auth_failure_limit::{unix_now, Gate};
 use super::context::RequestContext;
-use super::engine::unix_now;
 use super::error::ProxyError;
 use super::forward::{self, Outgoing, OutgoingBody, Reply, ReplyMode, StreamEnd};
 use super::pending::PendingResponse;
-use super::ratelimit::Gate;
 use super::record::{self, Exchange, RequestLine};
 use super::routes::{self, BodyPlan, RouteError, RouteKind, RouteMatch};
 use super::upstream::Rack;
@@ -201,7 +200,7 @@ async fn authenticate(
     ctx: &mut RequestContext,
     headers: &HeaderMap,
 ) -> Result<(), ProxyError> {
-    let limiter = &state.proxy.limiter;
+    let limiter = &state.proxy.auth_failure_limiter;
     if let Gate::Closed { retry_after_secs } = limiter.check(ctx.client_ip, unix_now()) {
         return Err(ProxyError::RateLimited { retry_after_secs });
     }

@@ -14,7 +14,7 @@ use std::time::Instant;
 use events::store::Appender;
 
 use super::context::RequestContext;
-use super::engine::InflightGuard;
+use super::inflight::InflightGuard;
 use super::record::{self, Exchange};
 
 pub struct PendingResponse {

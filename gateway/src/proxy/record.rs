@@ -16,9 +16,9 @@ use events::catalogue::{Decision, EventPayload, ProxyRequest, ProxyResponse, Rat
 use events::{Actor, Draft, Source};
 use serde::Serialize;
 
+use super::auth_failure_limit::Exceeded;
 use super::context::RequestContext;
 use super::error::ProxyError;
-use super::ratelimit::Exceeded;
 
 /// `proxy.request`: written before anything is forwarded (allow), or as the
 /// whole record of a refusal (deny, with the status the gateway answered).
