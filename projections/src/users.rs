@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use events::catalogue::{EventPayload, UserCreated, UserDisabled, UserRoleChanged};
 use serde::Serialize;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::change::{At, Change};
@@ -43,7 +43,7 @@ pub(crate) fn fold(
 }
 
 /// The read model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -56,42 +56,27 @@ pub struct User {
 
 const COLUMNS: &str = "id, email, name, role, disabled, created_at, updated_at";
 
-fn from_row(row: sqlx::postgres::PgRow) -> User {
-    User {
-        id: row.get("id"),
-        email: row.get("email"),
-        name: row.get("name"),
-        role: row.get("role"),
-        disabled: row.get("disabled"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-    }
-}
-
 /// Emails are compared case-insensitively; they are stored lower-cased.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
 pub async fn by_email(pool: &PgPool, email: &str) -> Result<Option<User>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
         .bind(normalize_email(email))
         .fetch_optional(pool)
-        .await?;
-    Ok(row.map(from_row))
+        .await
 }
 
 pub async fn by_id(pool: &PgPool, id: Uuid) -> Result<Option<User>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
-        .await?;
-    Ok(row.map(from_row))
+        .await
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<User>, sqlx::Error> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM users ORDER BY email"))
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users ORDER BY email"))
         .fetch_all(pool)
-        .await?;
-    Ok(rows.into_iter().map(from_row).collect())
+        .await
 }

@@ -22,10 +22,10 @@ use events::catalogue::{self, CheckpointCreated, Effect, EventPayload};
 use events::checkpoint::Checkpoint;
 use events::merkle::{leaf_hash, CompactRange};
 use events::note::Signer;
-use events::store::{AppendError, Appender, HookError, HookRejection, TxHook};
+use events::store::{self, AppendError, Appender, HookError, HookRejection, StoredRow, TxHook};
 use events::{Actor, Event, GENESIS_PREV};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -331,20 +331,16 @@ impl ChainFollower {
             if page == 0 {
                 return Ok(arrivals);
             }
-            let rows = sqlx::query(
-                "SELECT seq, canonical, hash FROM events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            )
-            .bind(&self.chain)
-            .bind(self.size() as i64)
-            .bind(page)
-            .fetch_all(pool)
-            .await
-            .map_err(|e| format!("database: {e}"))?;
+            let rows = store::rows_after(pool, &self.chain, self.size() as i64, page)
+                .await
+                .map_err(|e| e.to_string())?;
             let count = rows.len() as i64;
-            for row in rows {
-                let seq: i64 = row.get("seq");
-                let canonical: Vec<u8> = row.get("canonical");
-                let hash: String = row.get("hash");
+            for StoredRow {
+                seq,
+                canonical,
+                hash,
+            } in rows
+            {
                 let event = Event::from_canonical(&canonical, &hash)
                     .map_err(|e| format!("event {seq}: {e}"))?;
                 let expected_seq = self.size() + 1;
@@ -378,20 +374,14 @@ impl ChainFollower {
 
 /// Size of the newest checkpoint (0 if none), and how long ago it was made.
 async fn newest_checkpoint(pool: &PgPool, chain: &str) -> Result<(u64, Option<Duration>), String> {
-    let row = sqlx::query(
-        "SELECT size, extract(epoch FROM now() - created_at)::float8 AS age FROM checkpoints \
-         WHERE chain = $1 ORDER BY size DESC LIMIT 1",
-    )
-    .bind(chain)
-    .fetch_optional(pool)
-    .await
-    .map_err(|e| e.to_string())?;
-    Ok(row
-        .map(|r| {
-            let age: f64 = r.get("age");
+    let newest = store::newest_checkpoint(pool, chain)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(newest
+        .map(|n| {
             (
-                r.get::<i64, _>("size") as u64,
-                Duration::try_from_secs_f64(age.max(0.0)).ok(),
+                n.size as u64,
+                Duration::try_from_secs_f64(n.age_seconds.max(0.0)).ok(),
             )
         })
         .unwrap_or((0, None)))

@@ -219,7 +219,7 @@ pub async fn complete(
             login_state::mark_completed(&mut *tx, login.id, None, now).await?;
             tx.commit().await?;
             let failure = login
-                .failure
+                .failure()
                 .unwrap_or(LoginFailure::ProviderError(String::new()));
             return Err(login_error(&failure));
         }

@@ -223,10 +223,14 @@ impl LoginFailure {
 }
 
 /// What the client says about itself (CLI logins); free text, bounded.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Stored as the `device_*` and `client_version` columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct Device {
+    #[sqlx(rename = "device_id")]
     pub id: Option<String>,
+    #[sqlx(rename = "device_name")]
     pub name: Option<String>,
+    #[sqlx(rename = "device_os")]
     pub os: Option<String>,
     pub client_version: Option<String>,
 }
