@@ -1,4 +1,4 @@
-//! The CLI login (identity contract; behaviour §a, decision 9).
+//! The CLI login, as the `rack-gateway` CLI drives it.
 //!
 //! 1. `POST /api/v1/auth/cli/start` with the SHA-256 of a secret only the CLI
 //!    holds → the provider URL for the browser, the state, its expiry.

@@ -1,4 +1,4 @@
-//! The browser login (behaviour §b): `GET /api/v1/auth/web/login` sends the
+//! The browser login: `GET /api/v1/auth/web/login` sends the
 //! browser to the provider, `GET /api/v1/auth/web/callback` opens a web
 //! session and sets the `session_token` cookie, `GET|POST
 //! /api/v1/auth/web/logout` ends it.
