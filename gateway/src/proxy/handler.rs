@@ -194,7 +194,8 @@ fn request_context(state: &AppState, peer: SocketAddr, parts: &Parts) -> Request
     ctx
 }
 
-/// Rate-limit gate, cookie refusal, credentials.
+/// The failed-authentication gate (429), then no browser session cookie,
+/// then the credentials (401; 503 when they cannot be checked).
 async fn authenticate(
     state: &AppState,
     ctx: &mut RequestContext,
