@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use sqlx::Row;
 
 use crate::state::AppState;
 
@@ -40,7 +39,7 @@ async fn ready(State(state): State<AppState>) -> Response {
         Ok(Err(e)) => problems.push(format!("database: {e}")),
         Err(_) => problems.push("database: no answer within 1s".to_owned()),
     }
-    if !state.audit.is_healthy() {
+    if !state.appender.is_healthy() {
         problems.push("audit appender: last commit failed; appends are refused".to_owned());
     }
     if let Some(fault) = state.checkpoints.fault() {
@@ -61,20 +60,13 @@ async fn ready(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let newest = sqlx::query(
-        "SELECT size, extract(epoch FROM now() - created_at)::float8 AS age FROM checkpoints \
-         WHERE chain = $1 ORDER BY size DESC LIMIT 1",
-    )
-    .bind(state.chain())
-    .fetch_optional(&state.pool)
-    .await;
-    match newest {
-        Ok(Some(row)) => {
-            state.metrics.checkpoint_size.set(row.get::<i64, _>("size"));
+    match events::store::newest_checkpoint(&state.pool, state.chain()).await {
+        Ok(Some(newest)) => {
+            state.metrics.checkpoint_size.set(newest.size);
             state
                 .metrics
                 .checkpoint_age_seconds
-                .set(row.get::<f64, _>("age").max(0.0) as i64);
+                .set(newest.age_seconds.max(0.0) as i64);
         }
         Ok(None) => {
             state.metrics.checkpoint_size.set(0);

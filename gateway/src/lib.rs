@@ -6,7 +6,7 @@
 //! - [`state`]: what handlers can reach
 //! - [`health`]: `/health`, `/ready`, `/metrics`
 //! - [`archive`]: shipping the chain to S3 with Object Lock; auditor export bundles
-//! - [`audit`]: checkpoint signing and the hooks of the appending transaction
+//! - [`audit`]: checkpoint signing, and the hook that records each checkpoint
 //! - [`accounts`]: users and API tokens (operator commands and admin API)
 //! - [`auth`]: credentials, sign-in (OpenID Connect, web and CLI), sessions, CSRF
 //! - [`api`]: the gateway's JSON API (info, users, API tokens, sessions)

@@ -17,10 +17,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use events::store::{self, Appender, AppenderConfig, AppenderMetrics, AppenderTask};
-use events::{Actor, Draft};
+use events::catalogue::{EventPayload, GatewayStarted};
+use events::store::{
+    self, Appender, AppenderConfig, AppenderMetrics, AppenderTask, HookChain, TxHook,
+};
+use events::Actor;
 use secrecy::ExposeSecret;
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -31,7 +33,7 @@ use crate::archive::{Archive, ArchiveStatus, Layout};
 use axum_server::tls_rustls::RustlsConfig;
 
 use crate::audit::checkpoints::{load_signer, CheckpointConfig, CheckpointStatus, Checkpointer};
-use crate::proxy::engine::ProxyEngine;
+use crate::proxy::parts::ProxyParts;
 use crate::settings::Settings;
 use crate::state::{AppState, Inner, Metrics};
 
@@ -76,7 +78,7 @@ impl Core {
                 instance: instance.clone(),
                 append_timeout: settings.audit.append_timeout,
             },
-            crate::audit::hooks(),
+            hooks(),
             AppenderMetrics::default(),
         );
         Ok(Core {
@@ -95,12 +97,24 @@ impl Core {
     }
 }
 
+/// What the appending transaction does besides inserting events: the
+/// projections, the `checkpoints` row of each `checkpoint.created`, and the
+/// `archive_segments` row of each `archive.shipped` (the catalogue's
+/// projection and bookkeeping types).
+fn hooks() -> Arc<dyn TxHook> {
+    Arc::new(HookChain(vec![
+        Arc::new(projections::Projector),
+        Arc::new(crate::audit::checkpoints::CheckpointRecorder),
+        Arc::new(crate::archive::recorder::ArchiveRecorder),
+    ]))
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let _ = crate::net::crypto_provider();
         let instance = uuid::Uuid::new_v4().to_string();
         // Rack, TLS and proxy settings are checked before anything is recorded.
-        let proxy = ProxyEngine::new(&settings).context("rack proxy settings")?;
+        let proxy = ProxyParts::new(&settings).context("rack proxy settings")?;
         let tls = match (
             &settings.server.tls_cert_file,
             &settings.server.tls_key_file,
@@ -125,20 +139,21 @@ impl Application {
             instance,
         } = core;
 
+        let started = GatewayStarted {
+            version: VERSION.to_owned(),
+            instance: instance.clone(),
+            settings_fingerprint: settings.fingerprint(),
+            settings: settings
+                .public_view()
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+            checkpoint_key: signer.name().to_owned(),
+            // Published so a database alone names the keys its checkpoints claim (verify-chain still says they are not independently trusted).
+            checkpoint_vkey: signer.verifier().to_vkey(),
+        };
         appender
-            .append(Draft::new(
-                "gateway.started",
-                Actor::system("gateway"),
-                json!({
-                    "version": VERSION,
-                    "instance": instance,
-                    "settings_fingerprint": settings.fingerprint(),
-                    "settings": settings.public_view(),
-                    "checkpoint_key": signer.name(),
-                    // Published so a database alone names the keys its checkpoints claim (verify-chain still says they are not independently trusted).
-                    "checkpoint_vkey": signer.verifier().to_vkey(),
-                }),
-            ))
+            .append(started.draft(Actor::system("gateway")))
             .await
             .context(
                 "record gateway.started (the audit chain must accept events before we serve)",
@@ -185,7 +200,11 @@ impl Application {
                 .spawn(stopped.clone()),
             );
         }
-        background.push(proxy.spawn_rate_limit_recorder(appender.clone(), stopped));
+        background.push(
+            proxy
+                .auth_failure_limiter
+                .spawn_recorder(appender.clone(), stopped),
+        );
 
         let address = format!("{}:{}", settings.server.bind, settings.server.port);
         let listener = TcpListener::bind(&address)
@@ -203,7 +222,7 @@ impl Application {
         let state = AppState::new(Inner {
             settings,
             pool,
-            audit: appender,
+            appender,
             instance,
             metrics,
             checkpoints: status,
@@ -266,7 +285,7 @@ impl Application {
         };
         // Websockets and relayed streams outlive their connection's HTTP
         // exchange: let them end (bounded) and record their proxy.response.
-        state.proxy.drain(DRAIN_GRACE).await;
+        state.proxy.inflight.drain(DRAIN_GRACE).await;
         let _ = stop.send(true);
         // Background tasks finish their current step (a shipper records the segment it
         // uploaded); one stuck on an unreachable S3 or database is abandoned after the

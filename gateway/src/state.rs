@@ -19,18 +19,18 @@ pub struct Inner {
     /// Readers and projections; the appender has its own connection.
     pub pool: PgPool,
     /// The only way anything is written: every state change is an event.
-    pub audit: Appender,
+    pub appender: Appender,
     /// This process, as recorded in `gateway.started` and `source.instance`.
     pub instance: String,
     pub metrics: Metrics,
     pub checkpoints: Arc<CheckpointStatus>,
     pub checkpoint_requests: CheckpointRequests,
-    /// Sign-in: the OpenID provider, CSRF key, rate limiter, trusted proxies.
+    /// Sign-in: the OpenID provider, CSRF key, sign-in rate limiter, trusted proxies.
     pub identity: crate::auth::Identity,
     /// WORM archiving status, and what export bundles carry.
     pub archive: crate::archive::Archive,
-    /// The rack proxy's long-lived parts (rack client, limiter, request log).
-    pub proxy: crate::proxy::engine::ProxyEngine,
+    /// What every rack-proxy request shares (rack client, failed-authentication limiter, request log).
+    pub proxy: crate::proxy::parts::ProxyParts,
 }
 
 impl Deref for AppState {
@@ -46,7 +46,7 @@ impl AppState {
     }
 
     pub fn chain(&self) -> &str {
-        self.audit.chain()
+        self.appender.chain()
     }
 }
 

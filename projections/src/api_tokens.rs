@@ -2,35 +2,13 @@
 //! the secret) and `api_token.revoked`.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, Row};
+use events::catalogue::{ApiTokenCreated, ApiTokenRevoked, EventPayload};
+use serde::Serialize;
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::change::{At, Change};
 use crate::FoldError;
-
-pub const CREATED: &str = "api_token.created";
-pub const REVOKED: &str = "api_token.revoked";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiTokenCreated {
-    pub token_id: Uuid,
-    pub name: String,
-    /// hex SHA-256 of the secret; the secret itself never enters the chain.
-    pub token_sha256: String,
-    pub role: String,
-    pub user_id: Option<Uuid>,
-    pub user_email: Option<String>,
-    /// RFC 3339; absent means the token does not expire.
-    pub expires_at: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiTokenRevoked {
-    pub token_id: Uuid,
-    pub name: String,
-    pub reason: Option<String>,
-}
 
 pub(crate) fn fold(
     event_type: &str,
@@ -39,8 +17,8 @@ pub(crate) fn fold(
     at: At,
 ) -> Result<Option<Vec<Change>>, FoldError> {
     let changes = match event_type {
-        CREATED => {
-            let p: ApiTokenCreated = crate::payload(event_type, data)?;
+        ApiTokenCreated::TYPE => {
+            let p: ApiTokenCreated = crate::payload(data)?;
             vec![Change::InsertApiToken {
                 id: p.token_id,
                 name: p.name,
@@ -57,8 +35,8 @@ pub(crate) fn fold(
                 at,
             }]
         }
-        REVOKED => {
-            let p: ApiTokenRevoked = crate::payload(event_type, data)?;
+        ApiTokenRevoked::TYPE => {
+            let p: ApiTokenRevoked = crate::payload(data)?;
             vec![Change::RevokeApiToken {
                 id: p.token_id,
                 by: actor,
@@ -73,7 +51,7 @@ pub(crate) fn fold(
 
 /// The read model (never the secret; not even its hash leaves the crate's reads
 /// except through [`by_sha256`], which callers use to authenticate).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ApiToken {
     pub id: Uuid,
     pub name: String,
@@ -96,56 +74,37 @@ impl ApiToken {
 const COLUMNS: &str =
     "id, name, role, user_id, user_email, expires_at, created_at, created_by, revoked_at, revoked_by";
 
-fn from_row(row: sqlx::postgres::PgRow) -> ApiToken {
-    ApiToken {
-        id: row.get("id"),
-        name: row.get("name"),
-        role: row.get("role"),
-        user_id: row.get("user_id"),
-        user_email: row.get("user_email"),
-        expires_at: row.get("expires_at"),
-        created_at: row.get("created_at"),
-        created_by: row.get("created_by"),
-        revoked_at: row.get("revoked_at"),
-        revoked_by: row.get("revoked_by"),
-    }
-}
-
 /// Look a presented secret up by its SHA-256 (the index lookup is on a hash,
 /// so timing reveals nothing about the secret).
 pub async fn by_sha256(pool: &PgPool, token_sha256: &str) -> Result<Option<ApiToken>, sqlx::Error> {
-    let row = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM api_tokens WHERE token_sha256 = $1"
     ))
     .bind(token_sha256)
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(from_row))
+    .await
 }
 
 pub async fn by_id(pool: &PgPool, id: Uuid) -> Result<Option<ApiToken>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1"))
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
-        .await?;
-    Ok(row.map(from_row))
+        .await
 }
 
 pub async fn active_by_name(pool: &PgPool, name: &str) -> Result<Option<ApiToken>, sqlx::Error> {
-    let row = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM api_tokens WHERE name = $1 AND revoked_at IS NULL"
     ))
     .bind(name)
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(from_row))
+    .await
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<ApiToken>, sqlx::Error> {
-    let rows = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM api_tokens ORDER BY created_seq"
     ))
     .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(from_row).collect())
+    .await
 }

@@ -6,10 +6,10 @@
 //!   transaction (the events and the live rows are one snapshot), compare every
 //!   row with the live tables, and roll the scratch schema away.
 
-use events::store::{self, StoreError};
+use events::store::{self, StoreError, StoredRow};
 use events::Event;
 use serde_json::Value;
-use sqlx::{Acquire, Executor, PgConnection, PgPool, Row};
+use sqlx::{Acquire, Executor, PgConnection, PgPool};
 
 use crate::change::ApplyError;
 use crate::TABLES;
@@ -82,7 +82,7 @@ pub async fn check(pool: &PgPool) -> Result<(RebuildReport, Vec<Difference>), Re
     let report = fold_into(&mut tx, &chain, &scratch).await?;
     let mut differences = Vec::new();
     for (table, key) in TABLES {
-        let rows = sqlx::query(&format!(
+        let rows: Vec<DifferentRow> = sqlx::query_as(&format!(
             "SELECT coalesce(l.{key}, r.{key})::text AS key, to_jsonb(l) AS live, to_jsonb(r) AS rebuilt \
              FROM public.{table} l FULL OUTER JOIN {scratch}.{table} r ON l.{key} = r.{key} \
              WHERE to_jsonb(l) IS DISTINCT FROM to_jsonb(r) ORDER BY 1"
@@ -90,18 +90,24 @@ pub async fn check(pool: &PgPool) -> Result<(RebuildReport, Vec<Difference>), Re
         .fetch_all(&mut *tx)
         .await?;
         for row in rows {
-            let live: Option<Value> = row.get("live");
-            let rebuilt: Option<Value> = row.get("rebuilt");
             differences.push(Difference {
                 table: (*table).to_owned(),
-                key: format!("{key}={}", row.get::<String, _>("key")),
-                detail: describe(live.as_ref(), rebuilt.as_ref()),
+                key: format!("{key}={}", row.key),
+                detail: describe(row.live.as_ref(), row.rebuilt.as_ref()),
             });
         }
     }
     // The scratch schema existed only inside this transaction.
     tx.rollback().await?;
     Ok((report, differences))
+}
+
+/// A row that differs between the live table and the rebuilt one (`None`: absent there).
+#[derive(sqlx::FromRow)]
+struct DifferentRow {
+    key: String,
+    live: Option<Value>,
+    rebuilt: Option<Value>,
 }
 
 fn describe(live: Option<&Value>, rebuilt: Option<&Value>) -> String {
@@ -138,21 +144,16 @@ async fn fold_into(
     let mut report = RebuildReport::default();
     let mut after: i64 = 0;
     loop {
-        let rows = sqlx::query(
-            "SELECT seq, canonical, hash FROM events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(chain)
-        .bind(after)
-        .bind(PAGE)
-        .fetch_all(&mut *conn)
-        .await?;
+        let rows = store::rows_after(&mut *conn, chain, after, PAGE).await?;
         if rows.is_empty() {
             return Ok(report);
         }
-        for row in rows {
-            let seq: i64 = row.get("seq");
-            let canonical: Vec<u8> = row.get("canonical");
-            let hash: String = row.get("hash");
+        for StoredRow {
+            seq,
+            canonical,
+            hash,
+        } in rows
+        {
             after = seq;
             report.events += 1;
             let event =

@@ -2,40 +2,13 @@
 //! only) and `session.revoked` (by whom, why).
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, Row};
+use events::catalogue::{EventPayload, SessionCreated, SessionRevoked};
+use serde::Serialize;
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::change::{At, Change};
 use crate::FoldError;
-
-pub const CREATED: &str = "session.created";
-pub const REVOKED: &str = "session.revoked";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionCreated {
-    pub session_id: Uuid,
-    pub user_id: Uuid,
-    pub email: String,
-    /// `web` or `cli`.
-    pub channel: String,
-    pub token_sha256: String,
-    pub device_id: Option<String>,
-    pub device_name: Option<String>,
-    pub device_os: Option<String>,
-    pub client_version: Option<String>,
-    /// RFC 3339.
-    pub expires_at: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionRevoked {
-    pub session_id: Uuid,
-    pub user_id: Uuid,
-    pub email: String,
-    /// Why: `logout`, `admin`, `user_disabled`, `expired`, ...
-    pub reason: String,
-}
 
 pub(crate) fn fold(
     event_type: &str,
@@ -44,8 +17,8 @@ pub(crate) fn fold(
     at: At,
 ) -> Result<Option<Vec<Change>>, FoldError> {
     let changes = match event_type {
-        CREATED => {
-            let p: SessionCreated = crate::payload(event_type, data)?;
+        SessionCreated::TYPE => {
+            let p: SessionCreated = crate::payload(data)?;
             let expires_at = crate::optional_time(event_type, "expires_at", Some(&p.expires_at))?
                 .ok_or_else(|| FoldError::new(event_type, "expires_at is required"))?;
             vec![Change::InsertSession {
@@ -62,8 +35,8 @@ pub(crate) fn fold(
                 at,
             }]
         }
-        REVOKED => {
-            let p: SessionRevoked = crate::payload(event_type, data)?;
+        SessionRevoked::TYPE => {
+            let p: SessionRevoked = crate::payload(data)?;
             vec![Change::RevokeSession {
                 id: p.session_id,
                 by: actor,
@@ -76,7 +49,7 @@ pub(crate) fn fold(
     Ok(Some(changes))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct Session {
     pub id: Uuid,
     pub user_id: Uuid,
@@ -103,50 +76,29 @@ const COLUMNS: &str =
     "id, user_id, user_email, channel, device_id, device_name, device_os, client_version, \
                        created_at, expires_at, revoked_at, revoked_by, revoke_reason";
 
-fn from_row(row: sqlx::postgres::PgRow) -> Session {
-    Session {
-        id: row.get("id"),
-        user_id: row.get("user_id"),
-        user_email: row.get("user_email"),
-        channel: row.get("channel"),
-        device_id: row.get("device_id"),
-        device_name: row.get("device_name"),
-        device_os: row.get("device_os"),
-        client_version: row.get("client_version"),
-        created_at: row.get("created_at"),
-        expires_at: row.get("expires_at"),
-        revoked_at: row.get("revoked_at"),
-        revoked_by: row.get("revoked_by"),
-        revoke_reason: row.get("revoke_reason"),
-    }
-}
-
 pub async fn by_sha256(pool: &PgPool, token_sha256: &str) -> Result<Option<Session>, sqlx::Error> {
-    let row = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM sessions WHERE token_sha256 = $1"
     ))
     .bind(token_sha256)
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(from_row))
+    .await
 }
 
 pub async fn by_id(pool: &PgPool, id: Uuid) -> Result<Option<Session>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
-        .await?;
-    Ok(row.map(from_row))
+        .await
 }
 
 pub async fn for_user(pool: &PgPool, user_id: Uuid) -> Result<Vec<Session>, sqlx::Error> {
-    let rows = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM sessions WHERE user_id = $1 ORDER BY created_seq DESC"
     ))
     .bind(user_id)
     .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(from_row).collect())
+    .await
 }
 
 /// Sessions that still grant access (not revoked, not past their absolute expiry).

@@ -1,39 +1,13 @@
 //! People who may sign in: `user.created`, `user.role_changed`, `user.disabled`.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sqlx::{PgPool, Row};
+use events::catalogue::{EventPayload, UserCreated, UserDisabled, UserRoleChanged};
+use serde::Serialize;
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::change::{At, Change};
 use crate::FoldError;
-
-pub const CREATED: &str = "user.created";
-pub const ROLE_CHANGED: &str = "user.role_changed";
-pub const DISABLED: &str = "user.disabled";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserCreated {
-    pub user_id: Uuid,
-    pub email: String,
-    pub name: Option<String>,
-    pub role: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserRoleChanged {
-    pub user_id: Uuid,
-    pub email: String,
-    pub role: String,
-    pub previous_role: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserDisabled {
-    pub user_id: Uuid,
-    pub email: String,
-    pub reason: Option<String>,
-}
 
 pub(crate) fn fold(
     event_type: &str,
@@ -41,8 +15,8 @@ pub(crate) fn fold(
     at: At,
 ) -> Result<Option<Vec<Change>>, FoldError> {
     let changes = match event_type {
-        CREATED => {
-            let p: UserCreated = crate::payload(event_type, data)?;
+        UserCreated::TYPE => {
+            let p: UserCreated = crate::payload(data)?;
             vec![Change::InsertUser {
                 id: p.user_id,
                 email: p.email,
@@ -51,16 +25,16 @@ pub(crate) fn fold(
                 at,
             }]
         }
-        ROLE_CHANGED => {
-            let p: UserRoleChanged = crate::payload(event_type, data)?;
+        UserRoleChanged::TYPE => {
+            let p: UserRoleChanged = crate::payload(data)?;
             vec![Change::SetUserRole {
                 id: p.user_id,
                 role: p.role,
                 at,
             }]
         }
-        DISABLED => {
-            let p: UserDisabled = crate::payload(event_type, data)?;
+        UserDisabled::TYPE => {
+            let p: UserDisabled = crate::payload(data)?;
             vec![Change::DisableUser { id: p.user_id, at }]
         }
         _ => return Ok(None),
@@ -69,7 +43,7 @@ pub(crate) fn fold(
 }
 
 /// The read model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -82,42 +56,27 @@ pub struct User {
 
 const COLUMNS: &str = "id, email, name, role, disabled, created_at, updated_at";
 
-fn from_row(row: sqlx::postgres::PgRow) -> User {
-    User {
-        id: row.get("id"),
-        email: row.get("email"),
-        name: row.get("name"),
-        role: row.get("role"),
-        disabled: row.get("disabled"),
-        created_at: row.get("created_at"),
-        updated_at: row.get("updated_at"),
-    }
-}
-
 /// Emails are compared case-insensitively; they are stored lower-cased.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
 pub async fn by_email(pool: &PgPool, email: &str) -> Result<Option<User>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
         .bind(normalize_email(email))
         .fetch_optional(pool)
-        .await?;
-    Ok(row.map(from_row))
+        .await
 }
 
 pub async fn by_id(pool: &PgPool, id: Uuid) -> Result<Option<User>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
-        .await?;
-    Ok(row.map(from_row))
+        .await
 }
 
 pub async fn list(pool: &PgPool) -> Result<Vec<User>, sqlx::Error> {
-    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM users ORDER BY email"))
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM users ORDER BY email"))
         .fetch_all(pool)
-        .await?;
-    Ok(rows.into_iter().map(from_row).collect())
+        .await
 }

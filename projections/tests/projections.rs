@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use events::catalogue::{
+    ApiTokenCreated, ApiTokenRevoked, EventPayload, SessionCreated, SessionRevoked, UserCreated,
+    UserDisabled, UserRoleChanged,
+};
 use events::store::{self, AppendError, Appender, AppenderConfig, AppenderMetrics};
 use events::{Actor, Draft};
-use projections::api_tokens::{ApiTokenCreated, ApiTokenRevoked};
-use projections::sessions::{SessionCreated, SessionRevoked};
-use projections::users::{UserCreated, UserDisabled, UserRoleChanged};
 use projections::{api_tokens, rebuild, sessions, users, Projector};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -32,25 +33,18 @@ async fn setup() -> (testkit::TestDatabase, PgPool, Appender) {
     (db, pool, appender)
 }
 
-fn draft<T: serde::Serialize>(event_type: &str, payload: &T) -> Draft {
-    Draft::new(
-        event_type,
-        Actor::system("root"),
-        serde_json::to_value(payload).unwrap(),
-    )
+fn draft<P: EventPayload>(payload: &P) -> Draft {
+    payload.draft(Actor::system("root"))
 }
 
 fn user(email: &str, role: &str) -> (Uuid, Draft) {
     let id = Uuid::new_v4();
-    let d = draft(
-        users::CREATED,
-        &UserCreated {
-            user_id: id,
-            email: email.into(),
-            name: Some("Someone".into()),
-            role: role.into(),
-        },
-    );
+    let d = draft(&UserCreated {
+        user_id: id,
+        email: email.into(),
+        name: Some("Someone".into()),
+        role: role.into(),
+    });
     (id, d)
 }
 
@@ -61,50 +55,41 @@ async fn mixed_workload(appender: &Appender) -> (Uuid, Uuid, Uuid) {
     let (viewer, d) = user("viewer@example.com", "viewer");
     appender.append(d).await.unwrap();
     appender
-        .append(draft(
-            users::ROLE_CHANGED,
-            &UserRoleChanged {
-                user_id: viewer,
-                email: "viewer@example.com".into(),
-                role: "ops".into(),
-                previous_role: "viewer".into(),
-            },
-        ))
+        .append(draft(&UserRoleChanged {
+            user_id: viewer,
+            email: "viewer@example.com".into(),
+            role: "ops".into(),
+            previous_role: "viewer".into(),
+        }))
         .await
         .unwrap();
     let token = Uuid::new_v4();
     appender
-        .append(draft(
-            api_tokens::CREATED,
-            &ApiTokenCreated {
-                token_id: token,
-                name: "ci".into(),
-                token_sha256: "ab".repeat(32),
-                role: "cicd".into(),
-                user_id: Some(admin),
-                user_email: Some("admin@example.com".into()),
-                expires_at: Some("2030-01-01T00:00:00Z".into()),
-            },
-        ))
+        .append(draft(&ApiTokenCreated {
+            token_id: token,
+            name: "ci".into(),
+            token_sha256: "ab".repeat(32),
+            role: "cicd".into(),
+            user_id: Some(admin),
+            user_email: Some("admin@example.com".into()),
+            expires_at: Some("2030-01-01T00:00:00Z".into()),
+        }))
         .await
         .unwrap();
     let session = Uuid::new_v4();
     appender
-        .append(draft(
-            sessions::CREATED,
-            &SessionCreated {
-                session_id: session,
-                user_id: viewer,
-                email: "viewer@example.com".into(),
-                channel: "cli".into(),
-                token_sha256: "cd".repeat(32),
-                device_id: Some("dev-1".into()),
-                device_name: Some("laptop".into()),
-                device_os: Some("linux".into()),
-                client_version: Some("0.1.0".into()),
-                expires_at: "2030-01-01T00:00:00Z".into(),
-            },
-        ))
+        .append(draft(&SessionCreated {
+            session_id: session,
+            user_id: viewer,
+            email: "viewer@example.com".into(),
+            channel: "cli".into(),
+            token_sha256: "cd".repeat(32),
+            device_id: Some("dev-1".into()),
+            device_name: Some("laptop".into()),
+            device_os: Some("linux".into()),
+            client_version: Some("0.1.0".into()),
+            expires_at: "2030-01-01T00:00:00Z".into(),
+        }))
         .await
         .unwrap();
     (admin, viewer, token)
@@ -144,28 +129,22 @@ async fn invariants_refuse_the_event_and_write_nothing() {
         appender.append(dup).await.unwrap_err(),
         AppendError::Rejected("user admin@example.com already exists".into())
     );
-    let unknown = draft(
-        users::ROLE_CHANGED,
-        &UserRoleChanged {
-            user_id: Uuid::new_v4(),
-            email: "nobody@example.com".into(),
-            role: "admin".into(),
-            previous_role: "viewer".into(),
-        },
-    );
+    let unknown = draft(&UserRoleChanged {
+        user_id: Uuid::new_v4(),
+        email: "nobody@example.com".into(),
+        role: "admin".into(),
+        previous_role: "viewer".into(),
+    });
     assert!(matches!(
         appender.append(unknown).await,
         Err(AppendError::Rejected(_))
     ));
     let revoke = |reason: &str| {
-        draft(
-            api_tokens::REVOKED,
-            &ApiTokenRevoked {
-                token_id: token,
-                name: "ci".into(),
-                reason: Some(reason.into()),
-            },
-        )
+        draft(&ApiTokenRevoked {
+            token_id: token,
+            name: "ci".into(),
+            reason: Some(reason.into()),
+        })
     };
     appender.append(revoke("rotated")).await.unwrap();
     assert!(matches!(
@@ -174,7 +153,7 @@ async fn invariants_refuse_the_event_and_write_nothing() {
     ));
     // A malformed payload is refused too.
     let malformed = Draft::new(
-        users::CREATED,
+        UserCreated::TYPE,
         Actor::system("root"),
         serde_json::json!({"email": 5}),
     );
@@ -203,27 +182,21 @@ async fn rebuild_check_passes_then_names_a_hand_edited_row_and_rebuild_repairs_i
     let (_db, pool, appender) = setup().await;
     let (_admin, viewer, _token) = mixed_workload(&appender).await;
     appender
-        .append(draft(
-            users::DISABLED,
-            &UserDisabled {
-                user_id: viewer,
-                email: "viewer@example.com".into(),
-                reason: None,
-            },
-        ))
+        .append(draft(&UserDisabled {
+            user_id: viewer,
+            email: "viewer@example.com".into(),
+            reason: None,
+        }))
         .await
         .unwrap();
     let session = sessions::for_user(&pool, viewer).await.unwrap()[0].id;
     appender
-        .append(draft(
-            sessions::REVOKED,
-            &SessionRevoked {
-                session_id: session,
-                user_id: viewer,
-                email: "viewer@example.com".into(),
-                reason: "user_disabled".into(),
-            },
-        ))
+        .append(draft(&SessionRevoked {
+            session_id: session,
+            user_id: viewer,
+            email: "viewer@example.com".into(),
+            reason: "user_disabled".into(),
+        }))
         .await
         .unwrap();
 

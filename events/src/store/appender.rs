@@ -22,13 +22,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, Executor, PgConnection, Row};
+use sqlx::{Connection, Executor, PgConnection};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::metrics::AppenderMetrics;
-use crate::envelope::{Draft, EnvelopeError, Event, GENESIS_PREV};
+use crate::catalogue::chain::{AppendInDoubt, CommittedButRefused};
+use crate::catalogue::EventPayload;
+use crate::envelope::{Actor, Draft, EnvelopeError, Event, GENESIS_PREV};
 
 pub const DEFAULT_APPEND_TIMEOUT: Duration = Duration::from_millis(2000);
 
@@ -260,10 +262,6 @@ struct Writer {
     in_doubt: Vec<Uuid>,
 }
 
-/// Records events that committed although their callers were told the append
-/// failed (a COMMIT that timed out): those actions were refused, and the chain says so.
-pub const APPEND_IN_DOUBT: &str = "audit.append_in_doubt";
-
 impl Writer {
     /// Runs until every `Appender` handle is dropped, or shutdown is asked, and the queue is drained.
     async fn run(mut self, mut rx: mpsc::Receiver<Job>, mut stop: watch::Receiver<bool>) {
@@ -418,123 +416,36 @@ impl Writer {
         Ok(conn)
     }
 
-    /// One transaction for the whole batch. Returns one result per job: a job
-    /// rejected by a projection is rolled back to its savepoint and does not
-    /// consume a seq; the rest commit together.
+    /// One transaction for the whole batch, in the steps the module doc
+    /// names. Returns one result per job: a job rejected by a projection is
+    /// rolled back to its savepoint and does not consume a seq; the rest
+    /// commit together.
     async fn commit(
         &mut self,
         batch: &mut Vec<Job>,
         rx: &mut mpsc::Receiver<Job>,
     ) -> Result<Vec<Result<Vec<Event>, AppendError>>, AppendError> {
-        let chain = self.shared.config.chain.clone();
-        let instance = self.shared.config.instance.clone();
-        let hook = self.hook.clone();
+        let shared = self.shared.clone();
+        let config = &shared.config;
         let mut conn = self.take_connection().await.map_err(unavailable)?;
         let in_doubt = self.in_doubt.clone();
         let mut tx = conn.begin().await.map_err(unavailable)?;
 
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(chain_lock_key(&chain))
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        let head =
-            sqlx::query("SELECT seq, hash FROM events WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
-                .bind(&chain)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        let (mut seq, mut prev): (u64, String) = match head {
-            Some(row) => (row.get::<i64, _>("seq") as u64, row.get("hash")),
-            None => (0, GENESIS_PREV.to_owned()),
-        };
-
-        // While we waited for the lock (another process committing), more jobs
-        // queued here: take them into this transaction too. Under contention
-        // this is what keeps batches large.
-        let mut queued: usize = batch.iter().map(|j| j.drafts.len()).sum();
-        while queued < MAX_BATCH_EVENTS {
-            match rx.try_recv() {
-                Ok(job) => {
-                    queued += job.drafts.len();
-                    batch.push(job);
-                }
-                Err(_) => break,
-            }
+        let mut head = lock_head(&mut tx, &config.chain).await?;
+        top_up(batch, rx);
+        let mut sealed = Vec::new();
+        if let Some(event) = settle_in_doubt(&mut tx, config, &in_doubt, &mut head).await? {
+            sealed.push(event);
         }
-        let jobs: Vec<Vec<Draft>> = batch.iter().map(|j| j.drafts.clone()).collect();
-
-        // Events of an earlier batch whose COMMIT timed out: if they are here,
-        // their callers were nevertheless refused; say so in the chain.
-        let mut settling = Vec::new();
-        if !in_doubt.is_empty() {
-            let found: Vec<(i64, String, String)> = sqlx::query_as(
-                "SELECT seq, id::text, type FROM events WHERE chain = $1 AND id = ANY($2) ORDER BY seq",
-            )
-            .bind(&chain)
-            .bind(&in_doubt)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-            if !found.is_empty() {
-                let draft = Draft::new(
-                    APPEND_IN_DOUBT,
-                    crate::envelope::Actor::system("appender"),
-                    serde_json::json!({
-                        "committed_but_refused": found.iter().map(|(seq, id, event_type)| {
-                            serde_json::json!({"seq": seq, "id": id, "type": event_type})
-                        }).collect::<Vec<_>>(),
-                        "note": "these events committed although the append timed out for their callers; the actions they describe were refused",
-                    }),
-                );
-                let mut draft = draft;
-                draft.source.instance = Some(instance.clone());
-                let event = Event::seal(draft, &chain, seq + 1, &prev, Uuid::now_v7(), Utc::now())
-                    .map_err(invalid)?;
-                seq = event.seq;
-                prev = event.hash.clone();
-                settling.push(event);
-            }
-        }
-
-        let mut results = Vec::with_capacity(jobs.len());
-        let mut sealed: Vec<Event> = settling;
-        for drafts in &jobs {
-            let (job_seq, job_prev) = (seq, prev.clone());
-            let mut job_events = Vec::with_capacity(drafts.len());
-            let mut failure = None;
-            for draft in drafts {
-                let mut draft = draft.clone();
-                if draft.source.instance.is_none() {
-                    draft.source.instance = Some(instance.clone());
-                }
-                match Event::seal(draft, &chain, seq + 1, &prev, Uuid::now_v7(), Utc::now()) {
-                    Ok(event) => {
-                        seq = event.seq;
-                        prev = event.hash.clone();
-                        job_events.push(event);
-                    }
-                    Err(e) => {
-                        failure = Some(invalid(e));
-                        break;
-                    }
-                }
-            }
-            if failure.is_none() && job_events.iter().any(|e| hook.affects(&e.event_type)) {
-                failure = apply_hook(&mut tx, hook.as_ref(), &job_events).await?;
-            }
-            match failure {
-                None => {
-                    sealed.extend(job_events.iter().cloned());
-                    results.push(Ok(job_events));
-                }
-                Some(error) => {
-                    seq = job_seq;
-                    prev = job_prev;
-                    results.push(Err(error));
-                }
-            }
-        }
+        let results = seal_jobs(
+            &mut tx,
+            self.hook.as_ref(),
+            config,
+            batch,
+            &mut head,
+            &mut sealed,
+        )
+        .await?;
 
         if !sealed.is_empty() {
             insert_events(&mut tx, &sealed).await.map_err(unavailable)?;
@@ -553,6 +464,158 @@ impl Writer {
         self.conn = Some(conn);
         Ok(results)
     }
+}
+
+/// Where the chain ends inside the transaction: the next event is sealed
+/// after `seq`, linking to `prev`.
+struct Head {
+    seq: u64,
+    prev: String,
+}
+
+impl Head {
+    fn seal(&mut self, draft: Draft, chain: &str) -> Result<Event, EnvelopeError> {
+        let event = Event::seal(
+            draft,
+            chain,
+            self.seq + 1,
+            &self.prev,
+            Uuid::now_v7(),
+            Utc::now(),
+        )?;
+        self.seq = event.seq;
+        self.prev = event.hash.clone();
+        Ok(event)
+    }
+}
+
+/// Lock the chain head (every process on the database serialises here), then
+/// read it *inside* the lock, so several processes still make one gapless chain.
+async fn lock_head(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    chain: &str,
+) -> Result<Head, AppendError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(chain_lock_key(chain))
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?;
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM events WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
+            .bind(chain)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+    Ok(match head {
+        Some((seq, hash)) => Head {
+            seq: seq as u64,
+            prev: hash,
+        },
+        None => Head {
+            seq: 0,
+            prev: GENESIS_PREV.to_owned(),
+        },
+    })
+}
+
+/// While we waited for the lock (another process committing), more jobs
+/// queued here: take them into this transaction too. Under contention this
+/// is what keeps batches large.
+fn top_up(batch: &mut Vec<Job>, rx: &mut mpsc::Receiver<Job>) {
+    let mut queued: usize = batch.iter().map(|j| j.drafts.len()).sum();
+    while queued < MAX_BATCH_EVENTS {
+        match rx.try_recv() {
+            Ok(job) => {
+                queued += job.drafts.len();
+                batch.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+}
+
+/// Events of an earlier batch whose COMMIT timed out: if they are in the
+/// chain, their callers were nevertheless refused; say so in the chain, with
+/// an `audit.append_in_doubt` sealed first in this transaction.
+async fn settle_in_doubt(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    config: &AppenderConfig,
+    in_doubt: &[Uuid],
+    head: &mut Head,
+) -> Result<Option<Event>, AppendError> {
+    if in_doubt.is_empty() {
+        return Ok(None);
+    }
+    let found: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT seq, id::text, type FROM events WHERE chain = $1 AND id = ANY($2) ORDER BY seq",
+    )
+    .bind(&config.chain)
+    .bind(in_doubt)
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    if found.is_empty() {
+        return Ok(None);
+    }
+    let refused = found
+        .into_iter()
+        .map(|(seq, id, event_type)| CommittedButRefused {
+            seq: seq as u64,
+            id,
+            event_type,
+        })
+        .collect();
+    let mut draft = AppendInDoubt::new(refused).draft(Actor::system("appender"));
+    draft.source.instance = Some(config.instance.clone());
+    head.seal(draft, &config.chain).map(Some).map_err(invalid)
+}
+
+/// Seal each job's events after the previous one and apply the hook (the
+/// projections) to them in a savepoint. A job the hook rejects, or with a
+/// draft that cannot be sealed, is answered with its error and gives its
+/// seqs back; the others' events are added to `sealed`.
+async fn seal_jobs(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    hook: &dyn TxHook,
+    config: &AppenderConfig,
+    batch: &[Job],
+    head: &mut Head,
+    sealed: &mut Vec<Event>,
+) -> Result<Vec<Result<Vec<Event>, AppendError>>, AppendError> {
+    let mut results = Vec::with_capacity(batch.len());
+    for job in batch {
+        let (job_seq, job_prev) = (head.seq, head.prev.clone());
+        let mut job_events = Vec::with_capacity(job.drafts.len());
+        let mut failure = None;
+        for draft in &job.drafts {
+            let mut draft = draft.clone();
+            if draft.source.instance.is_none() {
+                draft.source.instance = Some(config.instance.clone());
+            }
+            match head.seal(draft, &config.chain) {
+                Ok(event) => job_events.push(event),
+                Err(e) => {
+                    failure = Some(invalid(e));
+                    break;
+                }
+            }
+        }
+        if failure.is_none() && job_events.iter().any(|e| hook.affects(&e.event_type)) {
+            failure = apply_hook(tx, hook, &job_events).await?;
+        }
+        match failure {
+            None => {
+                sealed.extend(job_events.iter().cloned());
+                results.push(Ok(job_events));
+            }
+            Some(error) => {
+                head.seq = job_seq;
+                head.prev = job_prev;
+                results.push(Err(error));
+            }
+        }
+    }
+    Ok(results)
 }
 
 /// Apply projections for one job inside a savepoint. `Ok(Some(_))` = the job is

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Row};
+use sqlx::{PgExecutor, PgPool};
 
 pub use appender::{
     AppendError, Appender, AppenderConfig, AppenderTask, HookChain, HookError, HookRejection,
@@ -34,7 +34,7 @@ pub enum StoreError {
 }
 
 /// One row of `events` as stored: what verification reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredRow {
     pub seq: i64,
     pub canonical: Vec<u8>,
@@ -42,10 +42,17 @@ pub struct StoredRow {
 }
 
 /// One row of `checkpoints`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredCheckpoint {
     pub size: i64,
     pub note: String,
+}
+
+/// The newest checkpoint's size, and its age in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow)]
+pub struct NewestCheckpoint {
+    pub size: i64,
+    pub age_seconds: f64,
 }
 
 pub fn connect_options(database_url: &str) -> Result<PgConnectOptions, StoreError> {
@@ -90,12 +97,29 @@ pub async fn chain_id(pool: &PgPool) -> Result<Option<String>, StoreError> {
 
 /// Newest (seq, hash) of the chain, if any event exists.
 pub async fn head(pool: &PgPool, chain: &str) -> Result<Option<(i64, String)>, StoreError> {
-    let row =
-        sqlx::query("SELECT seq, hash FROM events WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
+    Ok(
+        sqlx::query_as("SELECT seq, hash FROM events WHERE chain = $1 ORDER BY seq DESC LIMIT 1")
             .bind(chain)
             .fetch_optional(pool)
-            .await?;
-    Ok(row.map(|r| (r.get("seq"), r.get("hash"))))
+            .await?,
+    )
+}
+
+/// Up to `limit` rows after seq `after`, in seq order: the chain read page by page.
+pub async fn rows_after(
+    executor: impl PgExecutor<'_>,
+    chain: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<StoredRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT seq, canonical, hash FROM events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(chain)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(executor)
+    .await?)
 }
 
 /// Stream rows in seq order from `from_seq`, in constant memory (rows are read off the socket as they arrive).
@@ -105,7 +129,7 @@ pub fn stream_rows<'a>(
     from_seq: i64,
     to_seq: Option<i64>,
 ) -> BoxStream<'a, Result<StoredRow, StoreError>> {
-    sqlx::query(
+    sqlx::query_as(
         "SELECT seq, canonical, hash FROM events \
          WHERE chain = $1 AND seq >= $2 AND ($3::bigint IS NULL OR seq <= $3) ORDER BY seq",
     )
@@ -113,27 +137,31 @@ pub fn stream_rows<'a>(
     .bind(from_seq)
     .bind(to_seq)
     .fetch(pool)
-    .map_ok(|r| StoredRow {
-        seq: r.get("seq"),
-        canonical: r.get("canonical"),
-        hash: r.get("hash"),
-    })
     .map_err(StoreError::from)
     .boxed()
 }
 
 pub async fn checkpoints(pool: &PgPool, chain: &str) -> Result<Vec<StoredCheckpoint>, StoreError> {
-    let rows = sqlx::query("SELECT size, note FROM checkpoints WHERE chain = $1 ORDER BY size")
-        .bind(chain)
-        .fetch_all(pool)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| StoredCheckpoint {
-            size: r.get("size"),
-            note: r.get("note"),
-        })
-        .collect())
+    Ok(
+        sqlx::query_as("SELECT size, note FROM checkpoints WHERE chain = $1 ORDER BY size")
+            .bind(chain)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// The newest signed checkpoint of the chain, if any.
+pub async fn newest_checkpoint(
+    pool: &PgPool,
+    chain: &str,
+) -> Result<Option<NewestCheckpoint>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT size, extract(epoch FROM now() - created_at)::float8 AS age_seconds \
+         FROM checkpoints WHERE chain = $1 ORDER BY size DESC LIMIT 1",
+    )
+    .bind(chain)
+    .fetch_optional(pool)
+    .await?)
 }
 
 /// Take the chain-head lock for the rest of `conn`'s transaction: appenders in

@@ -2,12 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use decision::rbac::Role;
+use events::catalogue::{ApiTokenCreated, ApiTokenRevoked};
 use events::store::Appender;
-use projections::api_tokens::{self, ApiToken, ApiTokenCreated, ApiTokenRevoked};
+use projections::api_tokens::{self, ApiToken};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::users::{draft, Requester};
+use super::users::Requester;
 use super::{valid_email, AccountError};
 use crate::auth::secrets::{self, SecretKind};
 
@@ -44,7 +45,7 @@ pub fn parse_expiry(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Acc
 
 pub async fn create(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     by: &Requester,
     new: NewToken<'_>,
 ) -> Result<CreatedToken, AccountError> {
@@ -92,9 +93,7 @@ pub async fn create(
         user_email: owner.as_ref().map(|u| u.email.clone()),
         expires_at: expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     };
-    audit
-        .append(draft(api_tokens::CREATED, by, &payload))
-        .await?;
+    appender.append(by.draft(&payload)).await?;
     let token = api_tokens::by_id(pool, token_id)
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("token {token_id} vanished")))?;
@@ -106,7 +105,7 @@ pub async fn create(
 
 pub async fn revoke(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     by: &Requester,
     id: &str,
     reason: Option<&str>,
@@ -129,9 +128,7 @@ pub async fn revoke(
         name: token.name.clone(),
         reason: reason.map(str::to_owned),
     };
-    audit
-        .append(draft(api_tokens::REVOKED, by, &payload))
-        .await?;
+    appender.append(by.draft(&payload)).await?;
     api_tokens::by_id(pool, token_id)
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("no API token {token_id}")))

@@ -1,10 +1,10 @@
 //! People: add, change role, disable.
 
 use decision::rbac::Role;
+use events::catalogue::{EventPayload, SessionRevoked, UserCreated, UserDisabled, UserRoleChanged};
 use events::store::Appender;
 use events::{Actor, Draft, Source};
-use projections::sessions::SessionRevoked;
-use projections::users::{self, User, UserCreated, UserDisabled, UserRoleChanged};
+use projections::users::{self, User};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -17,9 +17,18 @@ pub struct Requester {
     pub source: Source,
 }
 
+impl Requester {
+    /// The event `payload`, caused by this requester.
+    pub fn draft<P: EventPayload>(&self, payload: &P) -> Draft {
+        payload
+            .draft(self.actor.clone())
+            .with_source(self.source.clone())
+    }
+}
+
 pub async fn add(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     by: &Requester,
     email: &str,
     role: &str,
@@ -43,7 +52,7 @@ pub async fn add(
         name,
         role: role.to_string(),
     };
-    audit.append(draft(users::CREATED, by, &payload)).await?;
+    appender.append(by.draft(&payload)).await?;
     users::by_id(pool, user_id)
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("user {email} vanished")))
@@ -52,7 +61,7 @@ pub async fn add(
 /// `Ok(None)` when the user already has that role: nothing to record.
 pub async fn set_role(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     by: &Requester,
     email: &str,
     role: &str,
@@ -71,9 +80,7 @@ pub async fn set_role(
         role: role.to_string(),
         previous_role: user.role.clone(),
     };
-    audit
-        .append(draft(users::ROLE_CHANGED, by, &payload))
-        .await?;
+    appender.append(by.draft(&payload)).await?;
     Ok(users::by_id(pool, user.id).await?)
 }
 
@@ -81,7 +88,7 @@ pub async fn set_role(
 /// next request with any of their sessions is refused.
 pub async fn disable(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     by: &Requester,
     email: &str,
     reason: Option<&str>,
@@ -97,36 +104,22 @@ pub async fn disable(
     }
     let sessions =
         projections::sessions::active_for_user(pool, user.id, chrono::Utc::now()).await?;
-    let mut drafts = vec![draft(
-        users::DISABLED,
-        by,
-        &UserDisabled {
+    let mut drafts = vec![by.draft(&UserDisabled {
+        user_id: user.id,
+        email: email.clone(),
+        reason: reason.map(str::to_owned),
+    })];
+    for session in &sessions {
+        drafts.push(by.draft(&SessionRevoked {
+            session_id: session.id,
             user_id: user.id,
             email: email.clone(),
-            reason: reason.map(str::to_owned),
-        },
-    )];
-    for session in &sessions {
-        drafts.push(draft(
-            projections::sessions::REVOKED,
-            by,
-            &SessionRevoked {
-                session_id: session.id,
-                user_id: user.id,
-                email: email.clone(),
-                reason: "user_disabled".into(),
-            },
-        ));
+            reason: "user_disabled".into(),
+        }));
     }
-    audit.append_all(drafts).await?;
+    appender.append_all(drafts).await?;
     let user = users::by_id(pool, user.id)
         .await?
         .ok_or_else(|| AccountError::NotFound(format!("no user {email}")))?;
     Ok((user, sessions.len()))
-}
-
-pub(crate) fn draft<T: serde::Serialize>(event_type: &str, by: &Requester, payload: &T) -> Draft {
-    // Payload structs serialise to objects of strings and integers; this cannot fail.
-    let data = serde_json::to_value(payload).unwrap_or_default();
-    Draft::new(event_type, by.actor.clone(), data).with_source(by.source.clone())
 }

@@ -79,7 +79,7 @@ pub async fn create(
     caller.authorize(CREATE)?;
     let created = api_tokens::create(
         &state.pool,
-        &state.audit,
+        &state.appender,
         &caller.requester(),
         NewToken {
             name: &body.name,
@@ -101,6 +101,6 @@ pub async fn revoke(
 ) -> Result<Json<Value>, ApiError> {
     caller.authorize(DELETE)?;
     let token =
-        api_tokens::revoke(&state.pool, &state.audit, &caller.requester(), &id, None).await?;
+        api_tokens::revoke(&state.pool, &state.appender, &caller.requester(), &id, None).await?;
     Ok(Json(view(&token)))
 }

@@ -54,7 +54,7 @@ pub async fn logout(
     }
     sessions::logout(
         &state.pool,
-        &state.audit,
+        &state.appender,
         &caller.principal,
         &caller.client.source,
     )

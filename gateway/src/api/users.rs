@@ -75,7 +75,7 @@ pub async fn create(
     caller.authorize(CREATE)?;
     let user = users::add(
         &state.pool,
-        &state.audit,
+        &state.appender,
         &caller.requester(),
         &body.email,
         &body.role,
@@ -99,7 +99,7 @@ pub async fn update(
     caller.authorize(UPDATE)?;
     let changed = users::set_role(
         &state.pool,
-        &state.audit,
+        &state.appender,
         &caller.requester(),
         &email,
         &body.role,
@@ -135,7 +135,7 @@ pub async fn disable(
     let reason = request.reason;
     let (user, revoked) = users::disable(
         &state.pool,
-        &state.audit,
+        &state.appender,
         &caller.requester(),
         &email,
         reason.as_deref(),
@@ -163,8 +163,14 @@ pub async fn revoke_session(
     Path((email, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     caller.authorize(UPDATE)?;
-    let session =
-        sessions::revoke(&state.pool, &state.audit, &caller.requester(), &email, &id).await?;
+    let session = sessions::revoke(
+        &state.pool,
+        &state.appender,
+        &caller.requester(),
+        &email,
+        &id,
+    )
+    .await?;
     Ok(Json(json!(session)))
 }
 
@@ -175,6 +181,6 @@ pub async fn revoke_all(
 ) -> Result<Json<Value>, ApiError> {
     caller.authorize(UPDATE)?;
     let revoked =
-        sessions::revoke_all(&state.pool, &state.audit, &caller.requester(), &email).await?;
+        sessions::revoke_all(&state.pool, &state.appender, &caller.requester(), &email).await?;
     Ok(Json(json!({"revoked": revoked})))
 }

@@ -1,4 +1,4 @@
-//! Auditor export bundles: the archive layout (events.md §5) written from the
+//! Auditor export bundles: the archive layout (`docs/events.md` §5) written from the
 //! database to a directory or a `.tar.gz`, with a README for auditors, a
 //! `SHA256SUMS`, and for a partial export a `start.json`.
 //!
@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use events::catalogue::AuditExported;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use serde::Serialize;
@@ -70,6 +71,19 @@ pub struct ExportPlan {
 impl ExportPlan {
     pub fn first_seq(&self) -> u64 {
         self.start_size + 1
+    }
+
+    /// The `audit.exported` record of this bundle, made `via` the CLI or the API, in `format`.
+    pub fn exported(&self, via: &str, format: &str) -> AuditExported {
+        AuditExported {
+            via: via.to_owned(),
+            format: format.to_owned(),
+            requested_from: self.requested_from,
+            requested_to: self.requested_to,
+            first_seq: self.first_seq(),
+            last_seq: self.last_seq,
+            start_checkpoint: self.start_size,
+        }
     }
 
     pub fn events(&self) -> u64 {

@@ -1,4 +1,4 @@
-//! The archive (events.md §5): the chain in WORM storage, and auditor exports.
+//! The archive (`docs/events.md` §5): the chain in WORM storage, and auditor exports.
 //!
 //! - [`layout`]: object keys (`<prefix>/<chain>/segments|checkpoints|keys/...`).
 //! - [`segments`]: segments built from the database, checked against the
@@ -8,7 +8,7 @@
 //!   one replica at a time, resumable from what the bucket holds.
 //! - [`export`]: the same layout as a directory or `.tar.gz` bundle with a
 //!   README for auditors (`rack-gateway-server export`, `GET /api/v1/audit/export`).
-//! - [`recorder`]: the `archive.shipped` event's row in `archive_segments`.
+//! - [`recorder`]: the row in `archive_segments` of each `archive.shipped` event.
 //!
 //! How segments and checkpoints fit: **every segment ends at a signed
 //! checkpoint, and every checkpoint ends a segment**. The next segment after
@@ -32,26 +32,13 @@ pub mod web;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use events::catalogue;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
 
 pub use layout::Layout;
-
-/// `archive.shipped`: one per segment in the bucket.
-pub const ARCHIVE_SHIPPED: &str = "archive.shipped";
-/// `audit.exported`: an export bundle was made (CLI or download).
-pub const AUDIT_EXPORTED: &str = "audit.exported";
-
-/// Events that only record the archive's own bookkeeping. They never close a
-/// segment by themselves (or every segment would beget another), and the
-/// archive lag ignores them: a quiet chain's last `archive.shipped` waits for
-/// the next real event, while its checkpoint is already in the bucket.
-pub const BOOKKEEPING_TYPES: [&str; 2] = [
-    ARCHIVE_SHIPPED,
-    crate::audit::checkpoints::CHECKPOINT_CREATED,
-];
 
 /// The archive as request handlers see it: its status, and what exports carry.
 pub struct Archive {
@@ -249,7 +236,10 @@ pub async fn lag(pool: &PgPool, chain: &str, bucket: &str) -> Result<(u64, f64),
     )
     .bind(chain)
     .bind(shipped)
-    .bind(&BOOKKEEPING_TYPES[..])
+    // Bookkeeping events never close a segment by themselves (or every
+    // segment would beget another), and the lag ignores them: a quiet chain's
+    // last `archive.shipped` waits for the next real event.
+    .bind(&catalogue::bookkeeping_types()[..])
     .fetch_optional(pool)
     .await?;
     Ok((shipped as u64, age.unwrap_or(0.0).max(0.0)))

@@ -1,36 +1,11 @@
-//! The `archive.shipped` event and its row in `archive_segments`, written in
+//! The row in `archive_segments` of each `archive.shipped` event, written in
 //! the appending transaction (so the row exists exactly when the event does).
 
 use async_trait::async_trait;
+use events::catalogue::{ArchiveShipped, EventPayload};
 use events::store::{HookError, HookRejection, TxHook};
 use events::Event;
-use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
-
-use super::ARCHIVE_SHIPPED;
-
-/// Payload of `archive.shipped`: one segment in the bucket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArchiveShipped {
-    pub bucket: String,
-    /// The segment's object key.
-    pub key: String,
-    pub first: u64,
-    pub last: u64,
-    /// Lowercase hex SHA-256 of the segment object.
-    pub sha256: String,
-    pub bytes: u64,
-    /// The checkpoint uploaded after it (always `last`).
-    pub checkpoint_size: u64,
-    pub checkpoint_key: String,
-    /// As the bucket reports or as requested: `COMPLIANCE` or `GOVERNANCE`.
-    pub lock_mode: Option<String>,
-    /// RFC 3339.
-    pub retain_until: Option<String>,
-    /// True when the segment was found already in the bucket (uploaded before
-    /// a crash or by another replica) rather than uploaded now.
-    pub recovered: bool,
-}
 
 /// Stores each `archive.shipped` in `archive_segments`.
 pub struct ArchiveRecorder;
@@ -38,11 +13,11 @@ pub struct ArchiveRecorder;
 #[async_trait]
 impl TxHook for ArchiveRecorder {
     fn affects(&self, event_type: &str) -> bool {
-        event_type == ARCHIVE_SHIPPED
+        event_type == ArchiveShipped::TYPE
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HookError> {
-        let shipped: ArchiveShipped = serde_json::from_value(event.data.clone())
+        let shipped = ArchiveShipped::from_data(&event.data)
             .map_err(|e| HookRejection(format!("malformed archive.shipped: {e}")))?;
         if shipped.first == 0 || shipped.last < shipped.first || shipped.last >= event.seq {
             return Err(HookRejection(format!(

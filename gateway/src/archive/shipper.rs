@@ -33,16 +33,16 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use events::catalogue::{self, ArchiveShipped, EventPayload};
 use events::store::{AppendError, Appender};
-use events::{Actor, Draft};
+use events::Actor;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
 use super::layout::Layout;
-use super::recorder::ArchiveShipped;
 use super::s3::{ObjectStore, PutOutcome, S3Error};
 use super::segments::{checkpoints_between, next_checkpoint, ChainCursor, SegmentError};
-use super::{ArchiveStatus, Fault, ARCHIVE_SHIPPED, BOOKKEEPING_TYPES};
+use super::{ArchiveStatus, Fault};
 use crate::audit::checkpoints::{CheckpointRequests, CheckpointStatus};
 use crate::settings::ArchiveSettings;
 
@@ -408,7 +408,7 @@ impl Shipper {
         )
         .bind(&self.chain)
         .bind(shipped as i64)
-        .bind(&BOOKKEEPING_TYPES[..])
+        .bind(&catalogue::bookkeeping_types()[..])
         .fetch_optional(&self.pool)
         .await?;
         let Some((_, age)) = oldest else {
@@ -464,11 +464,9 @@ impl Shipper {
                 .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
             recovered,
         };
-        let data = serde_json::to_value(&payload)
-            .map_err(|e| ShipError::Transient(format!("encode archive.shipped: {e}")))?;
         match self
             .appender
-            .append(Draft::new(ARCHIVE_SHIPPED, Actor::system("archiver"), data))
+            .append(payload.draft(Actor::system("archiver")))
             .await
         {
             Ok(_) => {

@@ -13,14 +13,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use decision::rbac::permissions::authorize;
+use events::catalogue::EventPayload;
 use events::store::AppendError;
-use events::{Draft, Source};
+use events::Source;
 use serde::Deserialize;
 use serde_json::json;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::export::{self, ExportError, ExportRange, TarGzSink};
-use super::AUDIT_EXPORTED;
 use crate::auth::principal::{authenticate, secret_from_headers, AuthFailure, SessionRules};
 use crate::state::AppState;
 
@@ -123,22 +123,11 @@ async fn download(
         instance: Some(state.instance.clone()),
     };
     let recorded = state
-        .audit
+        .appender
         .append(
-            Draft::new(
-                AUDIT_EXPORTED,
-                principal.actor(),
-                json!({
-                    "via": "api",
-                    "format": "tar.gz",
-                    "requested_from": plan.requested_from,
-                    "requested_to": plan.requested_to,
-                    "first_seq": plan.first_seq(),
-                    "last_seq": plan.last_seq,
-                    "start_checkpoint": plan.start_size,
-                }),
-            )
-            .with_source(source),
+            plan.exported("api", "tar.gz")
+                .draft(principal.actor())
+                .with_source(source),
         )
         .await;
     match recorded {

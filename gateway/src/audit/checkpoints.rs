@@ -1,4 +1,4 @@
-//! Signed checkpoints (events.md §4).
+//! Signed checkpoints (`docs/events.md` §4).
 //!
 //! One replica at a time signs (it holds a session advisory lock on a
 //! dedicated connection; if it dies, the lock goes with its connection). The
@@ -18,33 +18,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use events::catalogue::{self, CheckpointCreated, Effect, EventPayload};
 use events::checkpoint::Checkpoint;
 use events::merkle::{leaf_hash, CompactRange};
 use events::note::Signer;
-use events::store::{AppendError, Appender, HookError, HookRejection, TxHook};
-use events::{Actor, Draft, Event, GENESIS_PREV};
-use serde::{Deserialize, Serialize};
+use events::store::{self, AppendError, Appender, HookError, HookRejection, StoredRow, TxHook};
+use events::{Actor, Event, GENESIS_PREV};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection, PgPool, Row};
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-pub const CHECKPOINT_CREATED: &str = "checkpoint.created";
-
 const POLL: Duration = Duration::from_millis(200);
 const PAGE: i64 = 5_000;
-
-/// Payload of `checkpoint.created`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckpointCreated {
-    pub size: u64,
-    /// base64 of the root, as in the note.
-    pub root: String,
-    pub head: String,
-    pub key: String,
-    /// The signed note, verbatim.
-    pub note: String,
-}
 
 /// Stores each `checkpoint.created` note in `checkpoints`, in the appending transaction.
 pub struct CheckpointRecorder;
@@ -52,11 +38,11 @@ pub struct CheckpointRecorder;
 #[async_trait]
 impl TxHook for CheckpointRecorder {
     fn affects(&self, event_type: &str) -> bool {
-        event_type == CHECKPOINT_CREATED
+        event_type == CheckpointCreated::TYPE
     }
 
     async fn apply(&self, conn: &mut PgConnection, event: &Event) -> Result<(), HookError> {
-        let payload: CheckpointCreated = serde_json::from_value(event.data.clone())
+        let payload = CheckpointCreated::from_data(&event.data)
             .map_err(|e| HookRejection(format!("malformed checkpoint.created: {e}")))?;
         if payload.size >= event.seq {
             return Err(HookRejection(format!(
@@ -295,15 +281,9 @@ impl Checkpointer {
             key: self.signer.name().to_owned(),
             note,
         };
-        let data =
-            serde_json::to_value(&payload).map_err(|e| SignOutcome::Failed(e.to_string()))?;
         match self
             .appender
-            .append(Draft::new(
-                CHECKPOINT_CREATED,
-                Actor::system("checkpointer"),
-                data,
-            ))
+            .append(payload.draft(Actor::system("checkpointer")))
             .await
         {
             Ok(_) => {
@@ -351,20 +331,16 @@ impl ChainFollower {
             if page == 0 {
                 return Ok(arrivals);
             }
-            let rows = sqlx::query(
-                "SELECT seq, canonical, hash FROM events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            )
-            .bind(&self.chain)
-            .bind(self.size() as i64)
-            .bind(page)
-            .fetch_all(pool)
-            .await
-            .map_err(|e| format!("database: {e}"))?;
+            let rows = store::rows_after(pool, &self.chain, self.size() as i64, page)
+                .await
+                .map_err(|e| e.to_string())?;
             let count = rows.len() as i64;
-            for row in rows {
-                let seq: i64 = row.get("seq");
-                let canonical: Vec<u8> = row.get("canonical");
-                let hash: String = row.get("hash");
+            for StoredRow {
+                seq,
+                canonical,
+                hash,
+            } in rows
+            {
                 let event = Event::from_canonical(&canonical, &hash)
                     .map_err(|e| format!("event {seq}: {e}"))?;
                 let expected_seq = self.size() + 1;
@@ -385,7 +361,7 @@ impl ChainFollower {
                 // Bookkeeping (checkpoints, archive shipments) does not make a
                 // chain "active": counting it would make checkpoints and
                 // segments beget each other forever on a quiet chain.
-                if !crate::archive::BOOKKEEPING_TYPES.contains(&event.event_type.as_str()) {
+                if catalogue::effect_of(&event.event_type) != Effect::Bookkeeping {
                     arrivals += 1;
                 }
             }
@@ -398,20 +374,14 @@ impl ChainFollower {
 
 /// Size of the newest checkpoint (0 if none), and how long ago it was made.
 async fn newest_checkpoint(pool: &PgPool, chain: &str) -> Result<(u64, Option<Duration>), String> {
-    let row = sqlx::query(
-        "SELECT size, extract(epoch FROM now() - created_at)::float8 AS age FROM checkpoints \
-         WHERE chain = $1 ORDER BY size DESC LIMIT 1",
-    )
-    .bind(chain)
-    .fetch_optional(pool)
-    .await
-    .map_err(|e| e.to_string())?;
-    Ok(row
-        .map(|r| {
-            let age: f64 = r.get("age");
+    let newest = store::newest_checkpoint(pool, chain)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(newest
+        .map(|n| {
             (
-                r.get::<i64, _>("size") as u64,
-                Duration::try_from_secs_f64(age.max(0.0)).ok(),
+                n.size as u64,
+                Duration::try_from_secs_f64(n.age_seconds.max(0.0)).ok(),
             )
         })
         .unwrap_or((0, None)))

@@ -1,25 +1,11 @@
 //! The gateway's side of the audit chain.
 //!
-//! - [`checkpoints`]: the signer that makes Merkle checkpoints (events.md §4), and the hook recording them.
-//! - this module: the hooks every appender in the gateway runs, and actor helpers.
+//! - [`checkpoints`]: the signer that makes Merkle checkpoints (`docs/events.md` §4), and the hook recording them.
+//! - this module: actor helpers for operator commands.
 
 pub mod checkpoints;
 
-use std::sync::Arc;
-
-use events::store::{HookChain, TxHook};
 use events::Actor;
-
-/// What the appending transaction does besides inserting events: the
-/// projections, the `checkpoints` row of each `checkpoint.created`, and the
-/// `archive_segments` row of each `archive.shipped`.
-pub fn hooks() -> Arc<dyn TxHook> {
-    Arc::new(HookChain(vec![
-        Arc::new(projections::Projector),
-        Arc::new(checkpoints::CheckpointRecorder),
-        Arc::new(crate::archive::recorder::ArchiveRecorder),
-    ]))
-}
 
 /// The OS user running an operator command (actor kind `system`).
 pub fn operator_actor() -> Actor {

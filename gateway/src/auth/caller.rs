@@ -1,6 +1,6 @@
 //! The authenticated caller of a gateway API route ([`Caller`], an extractor).
 //!
-//! Credential sources, in order (behaviour §b): `Authorization: Bearer`, then
+//! Credential sources, in order: `Authorization: Bearer`, then
 //! `Authorization: Basic` (the password), then the `session_token` cookie. A
 //! request authenticated by the cookie that changes state (anything but GET,
 //! HEAD, OPTIONS) must carry the session's CSRF token in `X-CSRF-Token`.
@@ -84,7 +84,7 @@ pub async fn resolve(
             if matches!(failure, AuthFailure::IdleTimeout | AuthFailure::Expired) {
                 sessions::revoke_when_seen(
                     &state.pool,
-                    &state.audit,
+                    &state.appender,
                     secret,
                     failure,
                     &client.source,

@@ -1,4 +1,4 @@
-//! The CLI login (identity contract; behaviour §a, decision 9).
+//! The CLI login, as the `rack-gateway` CLI drives it.
 //!
 //! 1. `POST /api/v1/auth/cli/start` with the SHA-256 of a secret only the CLI
 //!    holds → the provider URL for the browser, the state, its expiry.
@@ -23,8 +23,8 @@ use uuid::Uuid;
 use super::callback::{self, CallbackParams};
 use super::login::{self, Channel, Device, LoginFailure};
 use super::login_state::{self, NewLogin, Status};
-use super::rate_limit::PublicAuth;
 use super::secrets;
+use super::sign_in_rate_limit::PublicAuth;
 use crate::api::{ApiError, JsonBody};
 use crate::state::AppState;
 
@@ -219,7 +219,7 @@ pub async fn complete(
             login_state::mark_completed(&mut *tx, login.id, None, now).await?;
             tx.commit().await?;
             let failure = login
-                .failure
+                .failure()
                 .unwrap_or(LoginFailure::ProviderError(String::new()));
             return Err(login_error(&failure));
         }

@@ -10,10 +10,10 @@
 
 use axum::http::StatusCode;
 use chrono::{DateTime, SecondsFormat, Utc};
+use events::catalogue::{EventPayload, LoginFailed, LoginStarted, LoginSucceeded};
 use events::store::AppendError;
-use events::{Actor, ActorKind, Draft, Source};
+use events::{Actor, ActorKind, Source};
 use projections::users::User;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::client::ClientInfo;
@@ -21,10 +21,6 @@ use super::oidc::VerifiedIdentity;
 use super::sessions;
 use crate::settings::OAuthSettings;
 use crate::state::AppState;
-
-pub const STARTED: &str = "auth.login.started";
-pub const SUCCEEDED: &str = "auth.login.succeeded";
-pub const FAILED: &str = "auth.login.failed";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
@@ -227,10 +223,14 @@ impl LoginFailure {
 }
 
 /// What the client says about itself (CLI logins); free text, bounded.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Stored as the `device_*` and `client_version` columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct Device {
+    #[sqlx(rename = "device_id")]
     pub id: Option<String>,
+    #[sqlx(rename = "device_name")]
     pub name: Option<String>,
+    #[sqlx(rename = "device_os")]
     pub os: Option<String>,
     pub client_version: Option<String>,
 }
@@ -328,16 +328,23 @@ pub async fn record_started(
     channel: Channel,
     device: &Device,
 ) -> Result<(), AppendError> {
-    let mut data = json!({"login_id": login_id, "channel": channel.as_str()});
-    if channel == Channel::Cli {
-        data["device_id"] = json!(device.id);
-        data["device_name"] = json!(device.name);
-        data["device_os"] = json!(device.os);
-        data["client_version"] = json!(device.client_version);
-    }
+    // A CLI says what it runs on (each field null where it did not); a browser says nothing.
+    let told = |field: &Option<String>| (channel == Channel::Cli).then(|| field.clone());
+    let started = LoginStarted {
+        login_id,
+        channel: channel.as_str().to_owned(),
+        device_id: told(&device.id),
+        device_name: told(&device.name),
+        device_os: told(&device.os),
+        client_version: told(&device.client_version),
+    };
     state
-        .audit
-        .append(Draft::new(STARTED, Actor::anonymous(), data).with_source(client.source.clone()))
+        .appender
+        .append(
+            started
+                .draft(Actor::anonymous())
+                .with_source(client.source.clone()),
+        )
         .await
         .map(|_| ())
 }
@@ -358,15 +365,16 @@ pub async fn record_failed(
         channel = channel.as_str(),
         "login refused"
     );
-    let data = json!({
-        "login_id": login_id,
-        "channel": channel.as_str(),
-        "reason": failure.reason(),
-        "detail": failure.detail(),
-        "email": email,
-    });
-    let draft = Draft::new(FAILED, Actor::anonymous(), data).with_source(source.clone());
-    if let Err(e) = state.audit.append(draft).await {
+    let draft = LoginFailed {
+        login_id,
+        channel: channel.as_str().to_owned(),
+        reason: failure.reason().to_owned(),
+        detail: failure.detail(),
+        email: email.map(str::to_owned),
+    }
+    .draft(Actor::anonymous())
+    .with_source(source.clone());
+    if let Err(e) = state.appender.append(draft).await {
         tracing::error!(error = %e, reason = failure.reason(), "could not record auth.login.failed");
     }
 }
@@ -404,22 +412,19 @@ pub async fn open_session(
             LoginFailure::Unavailable
         })?;
     let actor = user_actor(user);
-    let created = sessions::draft(projections::sessions::CREATED, &actor, source, &payload);
-    let succeeded = Draft::new(
-        SUCCEEDED,
-        actor,
-        json!({
-            "login_id": login_id,
-            "channel": channel.as_str(),
-            "email": user.email,
-            "user_id": user.id,
-            "session_id": payload.session_id,
-            "mfa_verified": false,
-        }),
-    )
+    let created = payload.draft(actor.clone()).with_source(source.clone());
+    let succeeded = LoginSucceeded {
+        login_id,
+        channel: channel.as_str().to_owned(),
+        email: user.email.clone(),
+        user_id: user.id,
+        session_id: payload.session_id,
+        mfa_verified: false,
+    }
+    .draft(actor)
     .with_source(source.clone());
     state
-        .audit
+        .appender
         .append_all(vec![created, succeeded])
         .await
         .map_err(|e| {

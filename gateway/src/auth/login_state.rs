@@ -5,8 +5,7 @@
 //! apart from an unknown one; then they are deleted.
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgRow;
-use sqlx::{PgExecutor, PgPool, Row};
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::login::{Channel, Device, LoginFailure};
@@ -46,6 +45,12 @@ impl Status {
     }
 }
 
+impl From<String> for Status {
+    fn from(text: String) -> Status {
+        Status::parse(&text)
+    }
+}
+
 pub struct NewLogin<'a> {
     pub id: Uuid,
     pub state_sha256: &'a str,
@@ -58,52 +63,39 @@ pub struct NewLogin<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LoginRow {
     pub id: Uuid,
     pub channel: String,
     pub cli_secret_sha256: Option<String>,
     pub pkce_verifier: String,
     pub nonce: String,
+    #[sqlx(flatten)]
     pub device: Device,
+    #[sqlx(try_from = "String")]
     pub status: Status,
     pub user_id: Option<Uuid>,
     pub email: Option<String>,
     pub name: Option<String>,
-    pub failure: Option<LoginFailure>,
+    failure_reason: Option<String>,
+    failure_detail: Option<String>,
     pub session_id: Option<Uuid>,
     pub expires_at: DateTime<Utc>,
+}
+
+impl LoginRow {
+    /// Why the login failed, once it has.
+    pub fn failure(&self) -> Option<LoginFailure> {
+        self.failure_reason
+            .as_deref()
+            .map(|reason| LoginFailure::from_stored(reason, self.failure_detail.as_deref()))
+    }
 }
 
 const COLUMNS: &str =
     "id, channel, cli_secret_sha256, pkce_verifier, nonce, device_id, device_name, \
      device_os, client_version, status, user_id, email, name, failure_reason, failure_detail, \
      session_id, expires_at";
-
-fn from_row(row: PgRow) -> LoginRow {
-    let reason: Option<String> = row.get("failure_reason");
-    let detail: Option<String> = row.get("failure_detail");
-    LoginRow {
-        id: row.get("id"),
-        channel: row.get("channel"),
-        cli_secret_sha256: row.get("cli_secret_sha256"),
-        pkce_verifier: row.get("pkce_verifier"),
-        nonce: row.get("nonce"),
-        device: Device {
-            id: row.get("device_id"),
-            name: row.get("device_name"),
-            os: row.get("device_os"),
-            client_version: row.get("client_version"),
-        },
-        status: Status::parse(row.get::<&str, _>("status")),
-        user_id: row.get("user_id"),
-        email: row.get("email"),
-        name: row.get("name"),
-        failure: reason.map(|r| LoginFailure::from_stored(&r, detail.as_deref())),
-        session_id: row.get("session_id"),
-        expires_at: row.get("expires_at"),
-    }
-}
 
 /// Record a new login (and forget logins that ended more than a day ago).
 pub async fn insert(pool: &PgPool, new: &NewLogin<'_>) -> Result<(), sqlx::Error> {
@@ -150,7 +142,7 @@ pub async fn claim_for_callback(
     channel: Channel,
     now: DateTime<Utc>,
 ) -> Result<Claim, sqlx::Error> {
-    let claimed = sqlx::query(&format!(
+    let claimed = sqlx::query_as(&format!(
         "UPDATE login_states SET status = 'exchanging', updated_at = $3 \
          WHERE state_sha256 = $1 AND channel = $2 AND status = 'pending' AND expires_at > $3 \
          RETURNING {COLUMNS}"
@@ -161,7 +153,7 @@ pub async fn claim_for_callback(
     .fetch_optional(pool)
     .await?;
     if let Some(row) = claimed {
-        return Ok(Claim::Claimed(from_row(row)));
+        return Ok(Claim::Claimed(row));
     }
     let Some(row) = by_state(pool, state_sha256).await? else {
         return Ok(Claim::Unknown);
@@ -180,13 +172,12 @@ pub async fn by_state(
     executor: impl PgExecutor<'_>,
     state_sha256: &str,
 ) -> Result<Option<LoginRow>, sqlx::Error> {
-    let row = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM login_states WHERE state_sha256 = $1"
     ))
     .bind(state_sha256)
     .fetch_optional(executor)
-    .await?;
-    Ok(row.map(from_row))
+    .await
 }
 
 /// The row, locked until the transaction ends (one `/complete` at a time per login).
@@ -194,21 +185,19 @@ pub async fn lock_by_state(
     executor: impl PgExecutor<'_>,
     state_sha256: &str,
 ) -> Result<Option<LoginRow>, sqlx::Error> {
-    let row = sqlx::query(&format!(
+    sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM login_states WHERE state_sha256 = $1 FOR UPDATE"
     ))
     .bind(state_sha256)
     .fetch_optional(executor)
-    .await?;
-    Ok(row.map(from_row))
+    .await
 }
 
 pub async fn by_id(pool: &PgPool, id: Uuid) -> Result<Option<LoginRow>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM login_states WHERE id = $1"))
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM login_states WHERE id = $1"))
         .bind(id)
         .fetch_optional(pool)
-        .await?;
-    Ok(row.map(from_row))
+        .await
 }
 
 pub async fn mark_authenticated(

@@ -12,7 +12,7 @@
 //! - [`cli_login`]: the CLI login (`/api/v1/auth/cli/*`).
 //! - [`sessions`]: sessions as events: create, logout, admin revoke, revoke when stale.
 //! - [`csrf`]: CSRF tokens derived from the session token.
-//! - [`rate_limit`]: per-client limit on the public sign-in routes.
+//! - [`sign_in_rate_limit`]: the per-client request rate of the public sign-in routes.
 //! - [`provisioning`]: users created at start from the `*_USERS` settings.
 
 pub mod callback;
@@ -25,9 +25,9 @@ pub mod login_state;
 pub mod oidc;
 pub mod principal;
 pub mod provisioning;
-pub mod rate_limit;
 pub mod secrets;
 pub mod sessions;
+pub mod sign_in_rate_limit;
 pub mod web;
 
 use axum::routing::{get, post};
@@ -43,7 +43,7 @@ pub struct Identity {
     /// `None` when OAuth is not configured: sign-in routes then answer 503.
     pub oidc: Option<oidc::Provider>,
     pub csrf: csrf::CsrfKey,
-    pub limiter: rate_limit::Limiter,
+    pub sign_in_limiter: sign_in_rate_limit::SignInRateLimiter,
     pub trusted_proxies: crate::net::client_addr::TrustedProxies,
 }
 
@@ -61,7 +61,7 @@ impl Identity {
         Ok(Identity {
             oidc,
             csrf: csrf::CsrfKey::new(settings.server.app_secret_key.as_ref())?,
-            limiter: rate_limit::Limiter::new(
+            sign_in_limiter: sign_in_rate_limit::SignInRateLimiter::new(
                 settings.auth.rate_limit_per_second,
                 settings.auth.rate_limit_burst,
             ),
@@ -73,7 +73,7 @@ impl Identity {
 }
 
 /// The sign-in routes. Those reachable without credentials are rate-limited
-/// per client (their handlers take [`rate_limit::PublicAuth`]).
+/// per client (their handlers take [`sign_in_rate_limit::PublicAuth`]).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/auth/web/login", get(web::login))

@@ -15,7 +15,7 @@ use crate::settings::SeedUser;
 /// Create the missing users; returns how many were created.
 pub async fn provision(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     instance: &str,
     seeds: &[SeedUser],
 ) -> Result<usize, AccountError> {
@@ -34,7 +34,7 @@ pub async fn provision(
         {
             continue;
         }
-        match users::add(pool, audit, &by, &seed.email, seed.role.as_str(), None).await {
+        match users::add(pool, appender, &by, &seed.email, seed.role.as_str(), None).await {
             Ok(user) => {
                 tracing::info!(email = %user.email, role = %user.role, "user provisioned from settings");
                 created += 1;

@@ -9,11 +9,11 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use events::catalogue::{EventPayload, Logout, SessionCreated, SessionRevoked};
 use events::store::Appender;
-use events::{Actor, Draft, Source};
-use projections::sessions::{self, Session, SessionCreated, SessionRevoked};
+use events::{Actor, Source};
+use projections::sessions::{self, Session};
 use projections::users::User;
-use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -22,8 +22,6 @@ use super::principal::{AuthFailure, Principal};
 use super::secrets::{self, SecretKind};
 use crate::accounts::users::Requester;
 use crate::accounts::{valid_email, AccountError};
-
-pub const LOGOUT: &str = "auth.logout";
 
 /// Why a session was revoked (`session.revoked` `reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,17 +71,6 @@ pub fn new_session(
     Ok((payload, generated.secret))
 }
 
-pub fn draft<T: serde::Serialize>(
-    event_type: &str,
-    actor: &Actor,
-    source: &Source,
-    payload: &T,
-) -> Draft {
-    // Payload structs serialise to plain objects; this cannot fail.
-    let data = serde_json::to_value(payload).unwrap_or_default();
-    Draft::new(event_type, actor.clone(), data).with_source(source.clone())
-}
-
 fn revoked(session: &Session, reason: RevokeReason) -> SessionRevoked {
     SessionRevoked {
         session_id: session.id,
@@ -97,7 +84,7 @@ fn revoked(session: &Session, reason: RevokeReason) -> SessionRevoked {
 /// `auth.logout`, together.
 pub async fn logout(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     principal: &Principal,
     source: &Source,
 ) -> Result<Session, AccountError> {
@@ -106,27 +93,24 @@ pub async fn logout(
         .ok_or_else(|| AccountError::NotFound("no such session".into()))?;
     let actor = principal.actor();
     let drafts = vec![
-        draft(
-            sessions::REVOKED,
-            &actor,
-            source,
-            &revoked(&session, RevokeReason::Logout),
-        ),
-        Draft::new(
-            LOGOUT,
-            actor,
-            json!({"session_id": session.id, "channel": session.channel}),
-        )
+        revoked(&session, RevokeReason::Logout)
+            .draft(actor.clone())
+            .with_source(source.clone()),
+        Logout {
+            session_id: session.id,
+            channel: session.channel.clone(),
+        }
+        .draft(actor)
         .with_source(source.clone()),
     ];
-    audit.append_all(drafts).await?;
+    appender.append_all(drafts).await?;
     Ok(session)
 }
 
 /// An admin revokes one session of `email`'s.
 pub async fn revoke(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     by: &Requester,
     email: &str,
     session_id: &str,
@@ -143,13 +127,8 @@ pub async fn revoke(
             "session {id} is already revoked"
         )));
     }
-    audit
-        .append(draft(
-            sessions::REVOKED,
-            &by.actor,
-            &by.source,
-            &revoked(&session, RevokeReason::Admin),
-        ))
+    appender
+        .append(by.draft(&revoked(&session, RevokeReason::Admin)))
         .await?;
     sessions::by_id(pool, id)
         .await?
@@ -159,7 +138,7 @@ pub async fn revoke(
 /// An admin revokes every live session of `email`'s, atomically; how many.
 pub async fn revoke_all(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     by: &Requester,
     email: &str,
 ) -> Result<usize, AccountError> {
@@ -173,16 +152,9 @@ pub async fn revoke_all(
     }
     let drafts = live
         .iter()
-        .map(|s| {
-            draft(
-                sessions::REVOKED,
-                &by.actor,
-                &by.source,
-                &revoked(s, RevokeReason::Admin),
-            )
-        })
+        .map(|s| by.draft(&revoked(s, RevokeReason::Admin)))
         .collect();
-    audit.append_all(drafts).await?;
+    appender.append_all(drafts).await?;
     Ok(live.len())
 }
 
@@ -191,7 +163,7 @@ pub async fn revoke_all(
 /// refusal stands either way, and a concurrent revoke makes this a no-op.
 pub async fn revoke_when_seen(
     pool: &PgPool,
-    audit: &Appender,
+    appender: &Appender,
     secret: &str,
     failure: AuthFailure,
     source: &Source,
@@ -212,13 +184,10 @@ pub async fn revoke_when_seen(
             return;
         }
     };
-    let draft = draft(
-        sessions::REVOKED,
-        &Actor::system("gateway"),
-        source,
-        &revoked(&session, reason),
-    );
-    match audit.append(draft).await {
+    let draft = revoked(&session, reason)
+        .draft(Actor::system("gateway"))
+        .with_source(source.clone());
+    match appender.append(draft).await {
         Ok(_) => {
             tracing::info!(session = %session.id, reason = reason.as_str(), "stale session revoked")
         }

@@ -1,4 +1,4 @@
-//! The browser login (behaviour §b): `GET /api/v1/auth/web/login` sends the
+//! The browser login: `GET /api/v1/auth/web/login` sends the
 //! browser to the provider, `GET /api/v1/auth/web/callback` opens a web
 //! session and sets the `session_token` cookie, `GET|POST
 //! /api/v1/auth/web/logout` ends it.
@@ -24,7 +24,7 @@ use super::caller::{self, SESSION_COOKIE};
 use super::client::ClientInfo;
 use super::login::{self, Channel, Device, LoginFailure};
 use super::login_state::{self, NewLogin};
-use super::rate_limit::PublicAuth;
+use super::sign_in_rate_limit::PublicAuth;
 use super::{csrf, secrets, sessions, CredentialKind};
 use crate::state::AppState;
 use crate::web::error_redirect;
@@ -262,7 +262,7 @@ pub async fn logout(
             &state.identity.csrf.token(&secret),
         );
     }
-    match sessions::logout(&state.pool, &state.audit, &principal, &client.source).await {
+    match sessions::logout(&state.pool, &state.appender, &principal, &client.source).await {
         Ok(_) => signed_out(),
         Err(e) => {
             tracing::error!(error = %e, "web logout could not be recorded");

@@ -5,11 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use events::{Draft, Source};
-use serde_json::json;
+use events::catalogue::EventPayload;
+use events::Source;
 
 use crate::archive::export::{self, DirSink, ExportError, ExportRange, TarGzSink};
-use crate::archive::AUDIT_EXPORTED;
 use crate::audit::checkpoints::load_signer;
 use crate::settings::{Env, Settings};
 use crate::startup::{self, Core};
@@ -93,25 +92,14 @@ async fn run(
     }
     core.appender
         .append(
-            Draft::new(
-                AUDIT_EXPORTED,
-                crate::audit::operator_actor(),
-                json!({
-                    "via": "cli",
-                    "format": if tarball { "tar.gz" } else { "directory" },
-                    "requested_from": plan.requested_from,
-                    "requested_to": plan.requested_to,
-                    "first_seq": plan.first_seq(),
-                    "last_seq": plan.last_seq,
-                    "start_checkpoint": plan.start_size,
+            plan.exported("cli", if tarball { "tar.gz" } else { "directory" })
+                .draft(crate::audit::operator_actor())
+                .with_source(Source {
+                    ip: None,
+                    user_agent: Some(format!("rack-gateway-server/{}", startup::VERSION)),
+                    request_id: None,
+                    instance: Some(core.instance.clone()),
                 }),
-            )
-            .with_source(Source {
-                ip: None,
-                user_agent: Some(format!("rack-gateway-server/{}", startup::VERSION)),
-                request_id: None,
-                instance: Some(core.instance.clone()),
-            }),
         )
         .await
         .context("record audit.exported (nothing was exported)")?;

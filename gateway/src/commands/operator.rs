@@ -62,16 +62,16 @@ pub async fn user(command: UserCommand) -> anyhow::Result<i32> {
 }
 
 async fn run_user(core: &Core, by: &Requester, command: UserCommand) -> anyhow::Result<i32> {
-    let (pool, audit) = (&core.pool, &core.appender);
+    let (pool, appender) = (&core.pool, &core.appender);
     match command {
         UserCommand::Add { email, role, name } => {
-            let user = users::add(pool, audit, by, &email, &role, name.as_deref())
+            let user = users::add(pool, appender, by, &email, &role, name.as_deref())
                 .await
                 .map_err(refused)?;
             println!("added {} ({}), id {}", user.email, user.role, user.id);
         }
         UserCommand::SetRole { email, role } => {
-            match users::set_role(pool, audit, by, &email, &role)
+            match users::set_role(pool, appender, by, &email, &role)
                 .await
                 .map_err(refused)?
             {
@@ -80,7 +80,7 @@ async fn run_user(core: &Core, by: &Requester, command: UserCommand) -> anyhow::
             }
         }
         UserCommand::Disable { email, reason } => {
-            let (user, sessions) = users::disable(pool, audit, by, &email, reason.as_deref())
+            let (user, sessions) = users::disable(pool, appender, by, &email, reason.as_deref())
                 .await
                 .map_err(refused)?;
             println!("disabled {}; revoked {sessions} session(s)", user.email);
@@ -119,7 +119,7 @@ pub async fn token(command: TokenCommand) -> anyhow::Result<i32> {
 }
 
 async fn run_token(core: &Core, by: &Requester, command: TokenCommand) -> anyhow::Result<i32> {
-    let (pool, audit) = (&core.pool, &core.appender);
+    let (pool, appender) = (&core.pool, &core.appender);
     match command {
         TokenCommand::Create {
             name,
@@ -130,7 +130,7 @@ async fn run_token(core: &Core, by: &Requester, command: TokenCommand) -> anyhow
         } => {
             let created = api_tokens::create(
                 pool,
-                audit,
+                appender,
                 by,
                 api_tokens::NewToken {
                     name: &name,
@@ -167,7 +167,7 @@ async fn run_token(core: &Core, by: &Requester, command: TokenCommand) -> anyhow
             }
         }
         TokenCommand::Revoke { id, reason } => {
-            let t = api_tokens::revoke(pool, audit, by, &id, reason.as_deref())
+            let t = api_tokens::revoke(pool, appender, by, &id, reason.as_deref())
                 .await
                 .map_err(refused)?;
             println!("revoked API token {:?} ({})", t.name, t.id);

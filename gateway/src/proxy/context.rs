@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use decision::redact;
+use events::catalogue::proxy::EnvChange;
 use events::{Actor, Source};
 use http::{HeaderMap, Method};
 use serde_json::Value;
@@ -38,7 +39,7 @@ pub struct RequestContext {
     /// Redacted request parameters.
     pub params: Value,
     /// Keys an env change adds, removes and changes (never values).
-    pub env_change: Option<Value>,
+    pub env_change: Option<EnvChange>,
     /// The run/exec command as the rack will read it, redacted.
     pub command: Option<String>,
     /// Set once `proxy.request` with decision `allow` is committed.

@@ -1,17 +1,24 @@
 //! `ANY /api/v1/rack-proxy/*path`: one request through the proxy, as a
-//! sequence of phases over a [`RequestContext`]. Any phase may end the
-//! request with a [`ProxyError`]; [`refuse`] records and answers it.
+//! sequence of phases over a [`RequestContext`], in the order [`proxy`] runs them:
 //!
-//! accept → context → rate-limit gate → refuse browser cookies → authenticate
-//! → normalise the path (400) → match the route (404, never forwarded) → read
-//! the form where the decision needs it (413/415) → decide: RBAC then policy
-//! (403) → [the CLI's pre-websocket probe: answered 404 here] → read the
-//! current env for an env change → **commit `proxy.request`** (503 if the
-//! chain will not take it: nothing is forwarded) → forward (HTTP or
-//! websocket) → commit `proxy.response` → answer. Streams and websockets
-//! record their `proxy.response` when they end.
+//! 1. [`authenticate`]: the failed-authentication gate (429), no browser
+//!    cookies, credentials (401);
+//! 2. [`match_route`]: normalise the path (400), match the route (404, never forwarded);
+//! 3. [`read_decision_inputs`]: the form where the decision needs it
+//!    (413/415), the redacted parameters and command;
+//! 4. [`authorize`]: RBAC, then policy (403; exec sessions are told in-band);
+//! 5. the CLI's pre-websocket probe is answered 404 here, unrecorded;
+//! 6. [`prepare_upstream`]: the rack (503 if none), its headers, the upgrade;
+//! 7. [`audit_request`]: **commit `proxy.request`** (503 if the chain will
+//!    not take it: nothing is forwarded);
+//! 8. [`forward`]: HTTP or websocket.
 //!
-//! Every request leaves exactly one line on stdout ([`RequestLine`]).
+//! Any phase may end the request with a [`ProxyError`]. Whatever the ending,
+//! [`finish`] runs last, and is the only place that records the answer
+//! (`proxy.response`, or the refusal via [`refuse`]), stamps our request id
+//! and writes the request's one line on stdout ([`RequestLine`]). Streams and
+//! websockets record their `proxy.response` when they end; an allowed request
+//! cancelled half-way records its own (499, see [`PendingResponse`]).
 
 use std::net::SocketAddr;
 
@@ -22,17 +29,17 @@ use axum::response::Response;
 use bytes::Bytes;
 use decision::routes::{self, BodyPlan, RouteError, RouteKind, RouteMatch};
 use decision::{path, policy, redact};
+use events::catalogue::proxy::EnvChange;
+use events::catalogue::Decision;
 use http::request::Parts;
-use http::{header, HeaderMap, HeaderValue, StatusCode};
-use serde_json::json;
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
+use super::auth_failure_limit::{unix_now, Gate};
 use super::context::RequestContext;
-use super::engine::unix_now;
 use super::error::ProxyError;
 use super::forward::{self, Outgoing, OutgoingBody, Reply, ReplyMode, StreamEnd};
 use super::pending::PendingResponse;
-use super::ratelimit::Gate;
-use super::record::{self, Decision, Exchange, RequestLine};
+use super::record::{self, Exchange, RequestLine};
 use super::upstream::Rack;
 use super::websocket::{self, ConnectFailure};
 use crate::auth::principal::{self, AuthFailure, SessionRules};
@@ -62,10 +69,111 @@ pub async fn handle(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
+    let mut ctx = request_context(&state, peer, &parts);
+    let mut accept = HeaderMap::new();
+    if let Some(value) = parts.headers.get(header::ACCEPT) {
+        accept.insert(header::ACCEPT, value.clone());
+    }
+    // Set once proxy.request is committed; records the end if this future is dropped.
+    let mut cancelled = None;
+    let ending = proxy(&state, &mut ctx, parts, body, &mut cancelled).await;
+    let response = finish(&state, &ctx, ending, &accept).await;
+    if let Some(guard) = cancelled.take() {
+        guard.disarm();
+    }
+    response
+}
+
+/// The phases, in order. Any of them may end the request; [`finish`] then
+/// records and answers whatever the ending.
+async fn proxy(
+    state: &AppState,
+    ctx: &mut RequestContext,
+    mut parts: Parts,
+    body: Body,
+    cancelled: &mut Option<PendingResponse>,
+) -> Result<Ending, ProxyError> {
+    authenticate(state, ctx, &parts.headers).await?;
+    let matched = match_route(ctx, &parts.method)?;
+    let (body, form) = read_decision_inputs(state, ctx, &matched, &parts.headers, body).await?;
+    if let Err(refusal) = authorize(state, ctx, &matched, &parts.headers, &form) {
+        return refuse_exec_in_band(state, ctx, &matched, &mut parts, refusal).await;
+    }
+    // Step-up MFA and approvals will be two more phases here: each may still
+    // end the request before anything is recorded as allowed.
+    if matched.route.kind == RouteKind::Probe {
+        return Ok(answer_probe(&parts.headers));
+    }
+    let upstream = prepare_upstream(state, ctx, &mut parts).await?;
+    audit_request(state, ctx, &matched, &form, &upstream, cancelled).await?;
+    forward(state, ctx, upstream, &parts, &matched, body).await
+}
+
+/// How a request the proxy did not refuse ended; [`finish`] does the rest.
+enum Ending {
+    /// The rack's whole answer: its `proxy.response` is recorded in [`finish`].
+    Answered {
+        response: Response,
+        exchange: Exchange,
+    },
+    /// A stream or websocket under way: its [`PendingResponse`] records it when it ends.
+    Streaming { response: Response, status: u16 },
+    /// Allowed and answered here, without the rack (the CLI's probe): nothing to record.
+    Probe(Response),
+    /// An exec session refused in-band: the denial is recorded, and `status`
+    /// is the one the refusal would have had.
+    RefusedInBand { response: Response, status: u16 },
+}
+
+/// The last phase, which always runs (as pingora's `logging`): records the
+/// response (or the refusal), stamps our request id on the answer, and
+/// writes the request's one stdout line.
+async fn finish(
+    state: &AppState,
+    ctx: &RequestContext,
+    ending: Result<Ending, ProxyError>,
+    accept: &HeaderMap,
+) -> Response {
+    let (mut response, status, decision) = match ending {
+        Ok(Ending::Answered { response, exchange }) => {
+            record_response(state, ctx, &exchange).await;
+            (response, exchange.status, Decision::Allow)
+        }
+        Ok(Ending::Streaming { response, status }) => (response, status, Decision::Allow),
+        Ok(Ending::Probe(response)) => {
+            let status = response.status().as_u16();
+            (response, status, Decision::Allow)
+        }
+        Ok(Ending::RefusedInBand { response, status }) => (response, status, Decision::Deny),
+        Err(error) => refuse(state, ctx, error, accept).await,
+    };
+    if let Ok(value) = HeaderValue::from_str(&ctx.request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    state.proxy.request_log.write(&RequestLine::new(
+        ctx,
+        &state.settings.rack.name,
+        status,
+        decision,
+    ));
+    response
+}
+
+/// `proxy.response` for an exchange the rack completed, or one that failed
+/// after `proxy.request` was committed. The rack has acted (or may have):
+/// hiding its answer would help nobody, so a failure to record is logged loudly, not returned.
+async fn record_response(state: &AppState, ctx: &RequestContext, exchange: &Exchange) {
+    let draft = record::response_event(ctx, ctx.elapsed_us(), exchange);
+    if let Err(error) = state.appender.append(draft).await {
+        tracing::error!(request_id = %ctx.request_id, error = %error, "could not record proxy.response");
+    }
+}
+
+/// The request as the phases will fill it in: our request id, the client's address and headers.
+fn request_context(state: &AppState, peer: SocketAddr, parts: &Parts) -> RequestContext {
     // Only a GET can be a websocket upgrade (an `Upgrade` header on anything
     // else is a hop-by-hop header, dropped like any other).
-    let websocket =
-        parts.method == http::Method::GET && routes::is_websocket_upgrade(&parts.headers);
+    let websocket = parts.method == Method::GET && routes::is_websocket_upgrade(&parts.headers);
     let client_ip = state
         .proxy
         .trusted_proxies
@@ -83,181 +191,17 @@ pub async fn handle(
         websocket,
     );
     ctx.scrubber = state.proxy.scrubber.clone();
-    let mut accept = HeaderMap::new();
-    if let Some(value) = parts.headers.get(header::ACCEPT) {
-        accept.insert(header::ACCEPT, value.clone());
-    }
-    // Set once proxy.request is committed; records the end if this future is dropped.
-    let mut cancelled = None;
-    let outcome = proxy(&state, &mut ctx, parts, body, &mut cancelled).await;
-    let response = match outcome {
-        Ok(response) => response,
-        Err(error) => refuse(&state, &ctx, error, &accept).await,
-    };
-    if let Some(guard) = cancelled.take() {
-        guard.disarm();
-    }
-    response
+    ctx
 }
 
-/// The phases, in order.
-async fn proxy(
-    state: &AppState,
-    ctx: &mut RequestContext,
-    mut parts: Parts,
-    body: Body,
-    cancelled: &mut Option<PendingResponse>,
-) -> Result<Response, ProxyError> {
-    authenticate(state, ctx, &parts.headers).await?;
-
-    let normalized =
-        path::normalize(&ctx.raw_path).map_err(|e| ProxyError::BadPath(e.to_string()))?;
-    ctx.path = Some(normalized.path.clone());
-
-    let matched =
-        routes::match_route(&parts.method, &normalized, ctx.websocket).map_err(|e| match e {
-            RouteError::NotFound => ProxyError::UnknownRoute(format!(
-                "{} {}",
-                parts.method,
-                redact::redact_value(&normalized.path)
-            )),
-            RouteError::WebSocketMismatch => ProxyError::WebSocketMismatch,
-        })?;
-    ctx.route = Some(matched.name());
-
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let plan = matched
-        .route
-        .body_plan(content_type.as_deref())
-        .map_err(|e| ProxyError::FormUnreadable(e.to_string()))?;
-    let (outgoing_body, fields) = match plan {
-        BodyPlan::Stream => (OutgoingBody::Stream(body), None),
-        BodyPlan::Buffer => {
-            let limit = state
-                .settings
-                .proxy
-                .max_form_bytes
-                .min(routes::FORM_BODY_LIMIT);
-            let bytes = read_form(body, limit).await?;
-            let fields = routes::body_fields(matched.route, content_type.as_deref(), &bytes)
-                .map_err(|e| ProxyError::FormUnreadable(e.to_string()))?;
-            (OutgoingBody::Buffered(bytes), Some(fields))
-        }
-    };
-    let form = routes::request_form(ctx.query.as_deref(), fields.as_deref());
-    ctx.params =
-        redact::request_params(&matched, ctx.query.as_deref(), &parts.headers, Some(&form));
-    ctx.command = routes::command_of(&matched, &parts.headers, Some(&form))
-        .map(|c| redact::redact_command(&c));
-
-    let role = ctx
-        .principal
-        .as_ref()
-        .map(|p| p.role)
-        .ok_or(ProxyError::Internal(
-            "no principal after authentication".into(),
-        ))?;
-    let permission = match policy::decide(
-        &state.settings.policy,
-        role,
-        &matched,
-        &parts.headers,
-        Some(&form),
-    ) {
-        Ok(permission) => permission,
-        Err(denial) => {
-            ctx.permission = Some(denial.permission.clone());
-            let refusal = ProxyError::Forbidden(denial);
-            if ctx.websocket && is_exec_session(&matched) {
-                if let Ok(upgrade) = WebSocketUpgrade::from_request_parts(&mut parts, state).await {
-                    return refuse_websocket(state, ctx, refusal, upgrade, &parts.headers).await;
-                }
-            }
-            return Err(refusal);
-        }
-    };
-    ctx.permission = Some(permission.to_owned());
-
-    if matched.route.kind == RouteKind::Probe {
-        return Ok(answer_probe(state, ctx, &parts.headers));
-    }
-
-    let rack = state
-        .proxy
-        .rack
-        .as_ref()
-        .ok_or(ProxyError::RackNotConfigured)?;
-    let mut upstream_headers = forward::upstream_headers(&parts.headers, ctx.websocket);
-    let acting_as = ctx.acting_as();
-    forward::add_gateway_headers(
-        &mut upstream_headers,
-        rack,
-        &ctx.request_id,
-        acting_as.as_deref(),
-    );
-
-    let upgrade = if ctx.websocket {
-        let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, state)
-            .await
-            .map_err(|e| ProxyError::BadUpgrade(e.body_text()))?;
-        Some(upgrade)
-    } else {
-        None
-    };
-
-    let env_read = read_env_change(rack, ctx, &matched, &form, &upstream_headers).await;
-
-    let reason = format!(
-        "{} allowed for role {role}",
-        ctx.permission.as_deref().unwrap_or_default()
-    );
-    let committed = state
-        .audit
-        .append(record::request_event(
-            ctx,
-            &state.settings.rack.name,
-            Decision::Allow,
-            &reason,
-            None,
-        ))
-        .await
-        .map_err(|e| ProxyError::AuditUnavailable(e.to_string()))?;
-    ctx.request_seq = Some(committed.seq);
-    *cancelled = Some(PendingResponse::new(
-        state.audit.clone(),
-        ctx.clone(),
-        state.proxy.inflight.enter(),
-        CLIENT_CLOSED_REQUEST,
-        "http",
-    ));
-    env_read?;
-
-    if let Some(upgrade) = upgrade {
-        return forward_websocket(state, ctx, rack, upgrade, upstream_headers).await;
-    }
-    forward_http(
-        state,
-        ctx,
-        rack,
-        &parts,
-        &matched,
-        upstream_headers,
-        outgoing_body,
-    )
-    .await
-}
-
-/// Rate-limit gate, cookie refusal, credentials.
+/// The failed-authentication gate (429), then no browser session cookie,
+/// then the credentials (401; 503 when they cannot be checked).
 async fn authenticate(
     state: &AppState,
     ctx: &mut RequestContext,
     headers: &HeaderMap,
 ) -> Result<(), ProxyError> {
-    let limiter = &state.proxy.limiter;
+    let limiter = &state.proxy.auth_failure_limiter;
     if let Gate::Closed { retry_after_secs } = limiter.check(ctx.client_ip, unix_now()) {
         return Err(ProxyError::RateLimited { retry_after_secs });
     }
@@ -293,6 +237,196 @@ fn carries_session_cookie(headers: &HeaderMap) -> bool {
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.split_once('='))
         .any(|(name, _)| name.trim() == SESSION_COOKIE)
+}
+
+/// Normalise the path (400) and match it to the rack's route table (404:
+/// never forwarded).
+fn match_route(ctx: &mut RequestContext, method: &Method) -> Result<RouteMatch, ProxyError> {
+    let normalized =
+        path::normalize(&ctx.raw_path).map_err(|e| ProxyError::BadPath(e.to_string()))?;
+    ctx.path = Some(normalized.path.clone());
+    let matched = routes::match_route(method, &normalized, ctx.websocket).map_err(|e| match e {
+        RouteError::NotFound => ProxyError::UnknownRoute(format!(
+            "{method} {}",
+            redact::redact_value(&normalized.path)
+        )),
+        RouteError::WebSocketMismatch => ProxyError::WebSocketMismatch,
+    })?;
+    ctx.route = Some(matched.name());
+    Ok(matched)
+}
+
+/// Read what the decision needs: the form (bounded: 413; not inspectable:
+/// 415) where the route's permission or policy depends on it, and the
+/// redacted parameters and command the record will hold. Returns the body
+/// to forward and the form as the rack reads it.
+async fn read_decision_inputs(
+    state: &AppState,
+    ctx: &mut RequestContext,
+    matched: &RouteMatch,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(OutgoingBody, Vec<(String, String)>), ProxyError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let plan = matched
+        .route
+        .body_plan(content_type.as_deref())
+        .map_err(|e| ProxyError::FormUnreadable(e.to_string()))?;
+    let (outgoing_body, fields) = match plan {
+        BodyPlan::Stream => (OutgoingBody::Stream(body), None),
+        BodyPlan::Buffer => {
+            let limit = state
+                .settings
+                .proxy
+                .max_form_bytes
+                .min(routes::FORM_BODY_LIMIT);
+            let bytes = read_form(body, limit).await?;
+            let fields = routes::body_fields(matched.route, content_type.as_deref(), &bytes)
+                .map_err(|e| ProxyError::FormUnreadable(e.to_string()))?;
+            (OutgoingBody::Buffered(bytes), Some(fields))
+        }
+    };
+    let form = routes::request_form(ctx.query.as_deref(), fields.as_deref());
+    ctx.params = redact::request_params(matched, ctx.query.as_deref(), headers, Some(&form));
+    ctx.command =
+        routes::command_of(matched, headers, Some(&form)).map(|c| redact::redact_command(&c));
+    Ok((outgoing_body, form))
+}
+
+/// RBAC, then the gateway's policies (403). Sets the permission either way.
+fn authorize(
+    state: &AppState,
+    ctx: &mut RequestContext,
+    matched: &RouteMatch,
+    headers: &HeaderMap,
+    form: &[(String, String)],
+) -> Result<(), ProxyError> {
+    let role = ctx
+        .principal
+        .as_ref()
+        .map(|p| p.role)
+        .ok_or(ProxyError::Internal(
+            "no principal after authentication".into(),
+        ))?;
+    match policy::decide(&state.settings.policy, role, matched, headers, Some(form)) {
+        Ok(permission) => {
+            ctx.permission = Some(permission.to_owned());
+            Ok(())
+        }
+        Err(denial) => {
+            ctx.permission = Some(denial.permission.clone());
+            Err(ProxyError::Forbidden(denial))
+        }
+    }
+}
+
+/// Where an allowed request goes and how: the rack (503 when none is
+/// configured), the headers it gets, and the client's websocket upgrade.
+struct Upstream<'a> {
+    rack: &'a Rack,
+    headers: HeaderMap,
+    upgrade: Option<WebSocketUpgrade>,
+}
+
+async fn prepare_upstream<'a>(
+    state: &'a AppState,
+    ctx: &RequestContext,
+    parts: &mut Parts,
+) -> Result<Upstream<'a>, ProxyError> {
+    let rack = state
+        .proxy
+        .rack
+        .as_ref()
+        .ok_or(ProxyError::RackNotConfigured)?;
+    let mut headers = forward::upstream_headers(&parts.headers, ctx.websocket);
+    let acting_as = ctx.acting_as();
+    forward::add_gateway_headers(&mut headers, rack, &ctx.request_id, acting_as.as_deref());
+    let upgrade = if ctx.websocket {
+        let upgrade = WebSocketUpgrade::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ProxyError::BadUpgrade(e.body_text()))?;
+        Some(upgrade)
+    } else {
+        None
+    };
+    Ok(Upstream {
+        rack,
+        headers,
+        upgrade,
+    })
+}
+
+/// Commit `proxy.request` (decision `allow`) before anything is forwarded:
+/// if the chain will not take it, nothing is (503). From here on, the request
+/// owes a `proxy.response`; `cancelled` records it if the client hangs up.
+/// An env change first reads the rack's current env, to record which keys
+/// it changes; if that read failed, the request ends once it is recorded.
+async fn audit_request(
+    state: &AppState,
+    ctx: &mut RequestContext,
+    matched: &RouteMatch,
+    form: &[(String, String)],
+    upstream: &Upstream<'_>,
+    cancelled: &mut Option<PendingResponse>,
+) -> Result<(), ProxyError> {
+    let env_read = read_env_change(upstream.rack, ctx, matched, form, &upstream.headers).await;
+    let role = ctx.principal.as_ref().map(|p| p.role.to_string());
+    let reason = format!(
+        "{} allowed for role {}",
+        ctx.permission.as_deref().unwrap_or_default(),
+        role.unwrap_or_default()
+    );
+    let committed = state
+        .appender
+        .append(record::request_event(
+            ctx,
+            &state.settings.rack.name,
+            Decision::Allow,
+            &reason,
+            None,
+        ))
+        .await
+        .map_err(|e| ProxyError::AuditUnavailable(e.to_string()))?;
+    ctx.request_seq = Some(committed.seq);
+    *cancelled = Some(PendingResponse::new(
+        state.appender.clone(),
+        ctx.clone(),
+        state.proxy.inflight.enter(),
+        CLIENT_CLOSED_REQUEST,
+        "http",
+    ));
+    env_read
+}
+
+/// Send the request on: a websocket bridge, or HTTP.
+async fn forward(
+    state: &AppState,
+    ctx: &mut RequestContext,
+    upstream: Upstream<'_>,
+    parts: &Parts,
+    matched: &RouteMatch,
+    body: OutgoingBody,
+) -> Result<Ending, ProxyError> {
+    match upstream.upgrade {
+        Some(upgrade) => {
+            forward_websocket(state, ctx, upstream.rack, upgrade, upstream.headers).await
+        }
+        None => {
+            forward_http(
+                state,
+                ctx,
+                upstream.rack,
+                parts,
+                matched,
+                upstream.headers,
+                body,
+            )
+            .await
+        }
+    }
 }
 
 /// Read a form the decision needs, bounded.
@@ -342,18 +476,18 @@ async fn read_env_change(
     match rack.current_env(app, &read_headers).await {
         Ok(old_env) => {
             let change = redact::env_change(&old_env, new_env);
-            ctx.env_change = Some(json!({
-                "added": change.added,
-                "removed": change.removed,
-                "changed": change.changed,
-            }));
+            ctx.env_change = Some(EnvChange::Keys {
+                added: change.added,
+                removed: change.removed,
+                changed: change.changed,
+            });
             Ok(())
         }
         Err(detail) => {
-            ctx.env_change = Some(json!({
-                "error": "the current env could not be read",
-                "keys": redact::env_keys(new_env),
-            }));
+            ctx.env_change = Some(EnvChange::Unreadable {
+                error: "the current env could not be read".to_owned(),
+                keys: redact::env_keys(new_env),
+            });
             Err(ProxyError::EnvUnreadable(detail))
         }
     }
@@ -361,17 +495,12 @@ async fn read_env_change(
 
 /// The CLI's throwaway `GET /machines` / `GET /racks`: authenticated and
 /// allowed, answered 404 as a rack would; no event (it does nothing), one line.
-fn answer_probe(state: &AppState, ctx: &RequestContext, headers: &HeaderMap) -> Response {
-    let mut response =
-        super::error::error_response(StatusCode::NOT_FOUND, "404 page not found", headers);
-    stamp_request_id(&mut response, &ctx.request_id);
-    state.proxy.request_log.write(&RequestLine::new(
-        ctx,
-        &state.settings.rack.name,
-        404,
-        Decision::Allow,
-    ));
-    response
+fn answer_probe(headers: &HeaderMap) -> Ending {
+    Ending::Probe(super::error::error_response(
+        StatusCode::NOT_FOUND,
+        "404 page not found",
+        headers,
+    ))
 }
 
 async fn forward_http(
@@ -382,7 +511,7 @@ async fn forward_http(
     matched: &RouteMatch,
     headers: HeaderMap,
     body: OutgoingBody,
-) -> Result<Response, ProxyError> {
+) -> Result<Ending, ProxyError> {
     let mode = match matched.route.kind {
         RouteKind::Download | RouteKind::Proxy => ReplyMode::Stream,
         _ => ReplyMode::Buffer,
@@ -431,25 +560,10 @@ async fn forward_http(
         }
     };
     match reply {
-        Reply::Complete {
-            mut response,
-            exchange,
-        } => {
-            let draft = record::response_event(ctx, ctx.elapsed_us(), &exchange);
-            if let Err(error) = state.audit.append(draft).await {
-                // The rack has acted; hiding its answer would help nobody. Say so loudly.
-                tracing::error!(request_id = %ctx.request_id, error = %error, "could not record proxy.response");
-            }
-            stamp_request_id(&mut response, &ctx.request_id);
-            write_line(state, ctx, exchange.status, Decision::Allow);
-            Ok(response)
-        }
-        Reply::Streaming {
-            mut response,
-            status,
-        } => {
+        Reply::Complete { response, exchange } => Ok(Ending::Answered { response, exchange }),
+        Reply::Streaming { response, status } => {
             let pending = PendingResponse::new(
-                state.audit.clone(),
+                state.appender.clone(),
                 ctx.clone(),
                 state.proxy.inflight.enter(),
                 status,
@@ -458,9 +572,7 @@ async fn forward_http(
             if let Ok(mut slot) = pending_slot.lock() {
                 *slot = Some(pending);
             }
-            stamp_request_id(&mut response, &ctx.request_id);
-            write_line(state, ctx, status, Decision::Allow);
-            Ok(response)
+            Ok(Ending::Streaming { response, status })
         }
     }
 }
@@ -471,7 +583,7 @@ async fn forward_websocket(
     rack: &Rack,
     upgrade: WebSocketUpgrade,
     headers: HeaderMap,
-) -> Result<Response, ProxyError> {
+) -> Result<Ending, ProxyError> {
     let path = ctx.path.clone().unwrap_or_else(|| "/".to_owned());
     let socket = match websocket::connect(rack, &path, headers).await {
         Ok(socket) => socket,
@@ -490,20 +602,14 @@ async fn forward_websocket(
                 kind: "http",
                 ..Exchange::default()
             };
-            let draft = record::response_event(ctx, ctx.elapsed_us(), &exchange);
-            if let Err(error) = state.audit.append(draft).await {
-                tracing::error!(request_id = %ctx.request_id, error = %error, "could not record proxy.response");
-            }
             let mut response = Response::new(Body::from(body));
             *response.status_mut() = status;
             *response.headers_mut() = headers;
-            stamp_request_id(&mut response, &ctx.request_id);
-            write_line(state, ctx, status.as_u16(), Decision::Allow);
-            return Ok(response);
+            return Ok(Ending::Answered { response, exchange });
         }
     };
     let pending = PendingResponse::new(
-        state.audit.clone(),
+        state.appender.clone(),
         ctx.clone(),
         state.proxy.inflight.enter(),
         StatusCode::SWITCHING_PROTOCOLS.as_u16(),
@@ -511,7 +617,7 @@ async fn forward_websocket(
     );
     let cut = state.proxy.inflight.cut_signal();
     let scrubber = ctx.scrubber.clone();
-    let mut response = upgrade
+    let response = upgrade
         .max_message_size(16 << 20)
         .on_upgrade(move |client| async move {
             let report = websocket::bridge(client, socket, cut).await;
@@ -528,14 +634,10 @@ async fn forward_websocket(
                 ..Exchange::default()
             });
         });
-    stamp_request_id(&mut response, &ctx.request_id);
-    write_line(
-        state,
-        ctx,
-        StatusCode::SWITCHING_PROTOCOLS.as_u16(),
-        Decision::Allow,
-    );
-    Ok(response)
+    Ok(Ending::Streaming {
+        response,
+        status: StatusCode::SWITCHING_PROTOCOLS.as_u16(),
+    })
 }
 
 /// Websockets whose output the CLI reads for an exit code (exec, `run`'s
@@ -552,44 +654,40 @@ fn is_exec_session(matched: &RouteMatch) -> bool {
         )
 }
 
-/// A refused exec session: recorded like any denial, then told in-band (see
-/// [`websocket::refuse_in_band`]). If the denial cannot be recorded, the
-/// answer is an ordinary 503.
-async fn refuse_websocket(
+/// A refused exec session (see [`is_exec_session`]) is recorded like any
+/// denial, then told in-band (see [`websocket::refuse_in_band`]). Any other
+/// refusal, or an exec session whose upgrade is malformed, goes on to
+/// [`refuse`] as an ordinary 403; so does a denial that cannot be recorded, as 503.
+async fn refuse_exec_in_band(
     state: &AppState,
     ctx: &RequestContext,
+    matched: &RouteMatch,
+    parts: &mut Parts,
     refusal: ProxyError,
-    upgrade: WebSocketUpgrade,
-    headers: &HeaderMap,
-) -> Result<Response, ProxyError> {
-    let reason = refusal.public_message();
-    let mut draft = record::request_event(
-        ctx,
-        &state.settings.rack.name,
-        Decision::Deny,
-        &reason,
-        Some(&refusal),
-    );
-    if let Some(data) = draft.data.as_object_mut() {
-        data.insert("delivered".into(), json!("websocket_error_frame"));
+) -> Result<Ending, ProxyError> {
+    if !(ctx.websocket && is_exec_session(matched)) {
+        return Err(refusal);
     }
-    if let Err(append) = state.audit.append(draft).await {
-        let error = ProxyError::AuditUnavailable(append.to_string());
-        write_line(state, ctx, error.status().as_u16(), Decision::Deny);
-        return Ok(error.into_response(headers, &ctx.request_id));
+    let Ok(upgrade) = WebSocketUpgrade::from_request_parts(parts, state).await else {
+        return Err(refusal);
+    };
+    let draft = record::in_band_refusal_event(ctx, &state.settings.rack.name, &refusal);
+    if let Err(append) = state.appender.append(draft).await {
+        return Err(ProxyError::AuditUnavailable(append.to_string()));
     }
     tracing::info!(
         request_id = %ctx.request_id,
         code = refusal.code(),
         "rack proxy websocket refused in-band"
     );
-    write_line(state, ctx, refusal.status().as_u16(), Decision::Deny);
-    let mut response = upgrade.on_upgrade(move |socket| websocket::refuse_in_band(socket, reason));
-    stamp_request_id(&mut response, &ctx.request_id);
-    Ok(response)
+    let status = refusal.status().as_u16();
+    let reason = refusal.public_message();
+    let response = upgrade.on_upgrade(move |socket| websocket::refuse_in_band(socket, reason));
+    Ok(Ending::RefusedInBand { response, status })
 }
 
-/// End a request the proxy refused or could not complete: record it, then answer.
+/// End a request the proxy refused or could not complete: record it, and
+/// give [`finish`] the answer, its status and the decision for the request line.
 ///
 /// - Before `proxy.request` was committed: a `deny` record with the status we
 ///   answer (except rate-limit refusals, counted into one event per window,
@@ -602,7 +700,7 @@ async fn refuse(
     ctx: &RequestContext,
     mut error: ProxyError,
     request_headers: &HeaderMap,
-) -> Response {
+) -> (Response, u16, Decision) {
     let rack = &state.settings.rack.name;
     let decision = if ctx.request_seq.is_some() {
         let exchange = Exchange {
@@ -611,10 +709,7 @@ async fn refuse(
             upstream_error: Some((error.code(), ctx.scrubber.scrub(&error.detail()))),
             ..Exchange::default()
         };
-        let draft = record::response_event(ctx, ctx.elapsed_us(), &exchange);
-        if let Err(append) = state.audit.append(draft).await {
-            tracing::error!(request_id = %ctx.request_id, error = %append, "could not record proxy.response");
-        }
+        record_response(state, ctx, &exchange).await;
         Decision::Allow
     } else {
         let recorded = !matches!(
@@ -626,7 +721,7 @@ async fn refuse(
         if recorded {
             let reason = error.public_message();
             let draft = record::request_event(ctx, rack, Decision::Deny, &reason, Some(&error));
-            if let Err(append) = state.audit.append(draft).await {
+            if let Err(append) = state.appender.append(draft).await {
                 error = ProxyError::AuditUnavailable(append.to_string());
             }
         }
@@ -650,21 +745,9 @@ async fn refuse(
         );
     }
     let status = error.status().as_u16();
-    write_line(state, ctx, status, decision);
-    error.into_response(request_headers, &ctx.request_id)
-}
-
-fn write_line(state: &AppState, ctx: &RequestContext, status: u16, decision: Decision) {
-    state.proxy.request_log.write(&RequestLine::new(
-        ctx,
-        &state.settings.rack.name,
+    (
+        error.into_response(request_headers, &ctx.request_id),
         status,
         decision,
-    ));
-}
-
-fn stamp_request_id(response: &mut Response, request_id: &str) {
-    if let Ok(value) = HeaderValue::from_str(request_id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
+    )
 }

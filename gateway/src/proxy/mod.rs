@@ -31,14 +31,18 @@
 //!    through a `redact::Scrubber` holding the rack token and the presented
 //!    credential.
 
-// The engine: phases of a request, forwarding, websockets, audit records.
+// Around it, with I/O: the phases of a request (`handler`) over its
+// `context`; what every request shares (`parts`: the rack client, the
+// `auth_failure_limit`er, the request log, the streams `inflight`);
+// forwarding, websockets, and the records (`record`, `pending`).
+pub mod auth_failure_limit;
 pub mod context;
-pub mod engine;
 pub mod error;
 pub mod forward;
 pub mod handler;
+pub mod inflight;
+pub mod parts;
 pub mod pending;
-pub mod ratelimit;
 pub mod record;
 pub mod upstream;
 pub mod websocket;

@@ -14,11 +14,11 @@ use std::time::Instant;
 use events::store::Appender;
 
 use super::context::RequestContext;
-use super::engine::InflightGuard;
+use super::inflight::InflightGuard;
 use super::record::{self, Exchange};
 
 pub struct PendingResponse {
-    audit: Appender,
+    appender: Appender,
     ctx: RequestContext,
     /// Time to the answer's head, in µs.
     latency_us: u64,
@@ -31,7 +31,7 @@ pub struct PendingResponse {
 
 impl PendingResponse {
     pub fn new(
-        audit: Appender,
+        appender: Appender,
         ctx: RequestContext,
         guard: InflightGuard,
         status: u16,
@@ -40,7 +40,7 @@ impl PendingResponse {
         PendingResponse {
             latency_us: ctx.elapsed_us(),
             head_sent: Instant::now(),
-            audit,
+            appender,
             ctx,
             status,
             kind,
@@ -65,14 +65,14 @@ impl PendingResponse {
 
     fn spawn_record(&mut self, exchange: Exchange) {
         let draft = record::response_event(&self.ctx, self.latency_us, &exchange);
-        let audit = self.audit.clone();
+        let appender = self.appender.clone();
         let guard = self.guard.take();
         let request_id = self.ctx.request_id.clone();
         let stream_us = u64::try_from(self.head_sent.elapsed().as_micros()).unwrap_or(u64::MAX);
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    if let Err(error) = audit.append(draft).await {
+                    if let Err(error) = appender.append(draft).await {
                         tracing::error!(
                             %request_id,
                             error = %error,

@@ -1,6 +1,6 @@
 //! What the proxy writes down: the `proxy.request` / `proxy.response` events
-//! (events.md §6), the aggregated `rate_limit.exceeded` event, and the
-//! per-request JSON line on stdout (behaviour §d).
+//! and the aggregated `rate_limit.exceeded` event (their payloads are declared
+//! in `events::catalogue`), and the per-request JSON line on stdout.
 //!
 //! Every number is an integer (latency in µs, sizes in bytes); every value
 //! that came from the request has been through the redactor before it gets
@@ -10,32 +10,15 @@ use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 
 use chrono::{SecondsFormat, TimeZone, Utc};
+use events::catalogue::auth::ProxyAuthFailures;
+use events::catalogue::proxy::UpstreamError;
+use events::catalogue::{Decision, EventPayload, ProxyRequest, ProxyResponse, RateLimitExceeded};
 use events::{Actor, Draft, Source};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
 
+use super::auth_failure_limit::Exceeded;
 use super::context::RequestContext;
 use super::error::ProxyError;
-use super::ratelimit::Exceeded;
-
-pub const REQUEST: &str = "proxy.request";
-pub const RESPONSE: &str = "proxy.response";
-pub const RATE_LIMIT_EXCEEDED: &str = "rate_limit.exceeded";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Allow,
-    Deny,
-}
-
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Allow => "allow",
-            Decision::Deny => "deny",
-        }
-    }
-}
 
 /// `proxy.request`: written before anything is forwarded (allow), or as the
 /// whole record of a refusal (deny, with the status the gateway answered).
@@ -46,32 +29,46 @@ pub fn request_event(
     reason: &str,
     denial: Option<&ProxyError>,
 ) -> Draft {
-    let mut data = Map::new();
-    data.insert("request_id".into(), json!(ctx.request_id));
-    data.insert("rack".into(), json!(rack));
-    data.insert("method".into(), json!(ctx.method.as_str()));
-    data.insert("path".into(), json!(ctx.shown_path()));
-    data.insert("route".into(), json!(ctx.route));
-    data.insert("permission".into(), json!(ctx.permission));
-    data.insert("decision".into(), json!(decision.as_str()));
-    data.insert("reason".into(), json!(reason));
-    data.insert("websocket".into(), json!(ctx.websocket));
-    data.insert("params".into(), ctx.params.clone());
-    if let Some(change) = &ctx.env_change {
-        data.insert("env_change".into(), change.clone());
+    request(ctx, rack, decision, reason, denial)
+        .draft(ctx.actor())
+        .with_source(ctx.source())
+}
+
+/// `proxy.request` for an exec session refused in-band: a denial told to the
+/// client in a websocket error frame (`delivered`), not in an HTTP status.
+pub fn in_band_refusal_event(ctx: &RequestContext, rack: &str, refusal: &ProxyError) -> Draft {
+    let reason = refusal.public_message();
+    let mut payload = request(ctx, rack, Decision::Deny, &reason, Some(refusal));
+    payload.delivered = Some("websocket_error_frame".to_owned());
+    payload.draft(ctx.actor()).with_source(ctx.source())
+}
+
+fn request(
+    ctx: &RequestContext,
+    rack: &str,
+    decision: Decision,
+    reason: &str,
+    denial: Option<&ProxyError>,
+) -> ProxyRequest {
+    ProxyRequest {
+        request_id: ctx.request_id.clone(),
+        rack: rack.to_owned(),
+        method: ctx.method.as_str().to_owned(),
+        path: ctx.shown_path(),
+        route: ctx.route.clone(),
+        permission: ctx.permission.clone(),
+        decision,
+        reason: reason.to_owned(),
+        websocket: ctx.websocket,
+        params: ctx.params.clone(),
+        env_change: ctx.env_change.clone(),
+        command: ctx.command.clone(),
+        client_request_id: ctx.client_request_id.clone(),
+        status: denial.map(|e| e.status().as_u16()),
+        error: denial.map(|e| e.code().to_owned()),
+        fault: denial.map(|e| e.fault().as_str().to_owned()),
+        delivered: None,
     }
-    if let Some(command) = &ctx.command {
-        data.insert("command".into(), json!(command));
-    }
-    if let Some(id) = &ctx.client_request_id {
-        data.insert("client_request_id".into(), json!(id));
-    }
-    if let Some(error) = denial {
-        data.insert("status".into(), json!(error.status().as_u16()));
-        data.insert("error".into(), json!(error.code()));
-        data.insert("fault".into(), json!(error.fault().as_str()));
-    }
-    Draft::new(REQUEST, ctx.actor(), Value::Object(data)).with_source(ctx.source())
 }
 
 /// How a forwarded exchange ended.
@@ -97,66 +94,53 @@ pub struct Exchange {
 
 /// `proxy.response`: after the rack answered (or failed to).
 pub fn response_event(ctx: &RequestContext, latency_us: u64, exchange: &Exchange) -> Draft {
-    let mut data = Map::new();
-    data.insert("request_id".into(), json!(ctx.request_id));
-    data.insert("status".into(), json!(exchange.status));
-    data.insert("latency_us".into(), json!(latency_us));
-    data.insert("bytes_in".into(), json!(exchange.bytes_in));
-    data.insert("bytes_out".into(), json!(exchange.bytes_out));
-    data.insert("kind".into(), json!(exchange.kind));
-    if let Some(seq) = ctx.request_seq {
-        data.insert("request_seq".into(), json!(seq));
+    ProxyResponse {
+        request_id: ctx.request_id.clone(),
+        status: exchange.status,
+        latency_us,
+        bytes_in: exchange.bytes_in,
+        bytes_out: exchange.bytes_out,
+        kind: exchange.kind.to_owned(),
+        request_seq: ctx.request_seq,
+        duration_us: exchange.duration_us,
+        closed_by: exchange.closed_by.map(str::to_owned),
+        frames_in: exchange.frames_in,
+        frames_out: exchange.frames_out,
+        rack_request_id: exchange.rack_request_id.clone(),
+        upstream_error: exchange
+            .upstream_error
+            .as_ref()
+            .map(|(code, detail)| UpstreamError {
+                code: (*code).to_owned(),
+                detail: detail.clone(),
+            }),
     }
-    if let Some(d) = exchange.duration_us {
-        data.insert("duration_us".into(), json!(d));
-    }
-    if let Some(by) = exchange.closed_by {
-        data.insert("closed_by".into(), json!(by));
-    }
-    if let Some(n) = exchange.frames_in {
-        data.insert("frames_in".into(), json!(n));
-    }
-    if let Some(n) = exchange.frames_out {
-        data.insert("frames_out".into(), json!(n));
-    }
-    if let Some(id) = &exchange.rack_request_id {
-        data.insert("rack_request_id".into(), json!(id));
-    }
-    if let Some((code, detail)) = &exchange.upstream_error {
-        data.insert(
-            "upstream_error".into(),
-            json!({ "code": code, "detail": detail }),
-        );
-    }
-    Draft::new(RESPONSE, ctx.actor(), Value::Object(data)).with_source(ctx.source())
+    .draft(ctx.actor())
+    .with_source(ctx.source())
 }
 
 /// One address's refused requests in one window, as one event.
 pub fn rate_limit_event(exceeded: &Exceeded) -> Draft {
-    let start = Utc
+    let window_start = Utc
         .timestamp_opt(exceeded.window_start as i64, 0)
         .single()
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
-    Draft::new(
-        RATE_LIMIT_EXCEEDED,
-        Actor::anonymous(),
-        json!({
-            "scope": "rack_proxy_authentication",
-            "address": exceeded.address.to_string(),
-            "window_start": start,
-            "window_seconds": exceeded.window_seconds,
-            "limit": exceeded.limit,
-            "failures": exceeded.failures,
-            "refused": exceeded.refused,
-        }),
-    )
+    RateLimitExceeded::ProxyAuthFailures(ProxyAuthFailures {
+        address: exceeded.address.to_string(),
+        window_start,
+        window_seconds: exceeded.window_seconds,
+        limit: exceeded.limit,
+        failures: exceeded.failures,
+        refused: exceeded.refused,
+    })
+    .draft(Actor::anonymous())
     .with_source(Source {
         ip: Some(exceeded.address.to_string()),
         ..Source::default()
     })
 }
 
-/// The stdout line (behaviour §d, with `rack`): one per proxied request or refusal.
+/// The stdout line: one per proxied request or refusal.
 #[derive(Debug, Clone, Serialize)]
 pub struct RequestLine {
     pub ts: String,
@@ -261,6 +245,7 @@ impl RequestLog {
 mod tests {
     use super::*;
     use http::{HeaderMap, Method};
+    use serde_json::{json, Value};
 
     fn ctx() -> RequestContext {
         RequestContext::new(

@@ -15,7 +15,7 @@ use crate::helpers::{append_test_events, s3, TestApp};
 async fn load(app: &TestApp, events: usize, writers: usize) {
     let mut tasks = Vec::new();
     for writer in 0..writers {
-        let audit = app.state.audit.clone();
+        let audit = app.state.appender.clone();
         tasks.push(tokio::spawn(async move {
             append_test_events(
                 &audit,

@@ -480,7 +480,7 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
     let revoked = app.create_token("to-revoke", Role::Admin, None, None).await;
     gateway::accounts::api_tokens::revoke(
         &app.pool,
-        &app.state.audit,
+        &app.state.appender,
         &by,
         &revoked.token.id.to_string(),
         None,
@@ -495,7 +495,7 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
     let session = app.signed_in(Role::Deployer).await.token;
     gateway::accounts::users::add(
         &app.pool,
-        &app.state.audit,
+        &app.state.appender,
         &by,
         "owner@example.com",
         "admin",
@@ -513,14 +513,14 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
     }
     gateway::accounts::users::disable(
         &app.pool,
-        &app.state.audit,
+        &app.state.appender,
         &by,
         "deployer@example.com",
         None,
     )
     .await
     .unwrap();
-    gateway::accounts::users::disable(&app.pool, &app.state.audit, &by, "owner@example.com", None)
+    gateway::accounts::users::disable(&app.pool, &app.state.appender, &by, "owner@example.com", None)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;

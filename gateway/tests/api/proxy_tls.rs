@@ -148,7 +148,7 @@ async fn bad_trust_settings_stop_the_gateway_from_starting() {
         ),
         (vec![("TRUSTED_PROXY_CIDRS", "10.0.0.0/8,nope")], "nope"),
     ] {
-        let error = match gateway::proxy::engine::ProxyEngine::new(&env(&pairs)) {
+        let error = match gateway::proxy::parts::ProxyParts::new(&env(&pairs)) {
             Ok(_) => panic!("{pairs:?} accepted"),
             Err(e) => e.to_string(),
         };

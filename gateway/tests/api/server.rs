@@ -159,7 +159,7 @@ async fn ready_is_503_and_appends_fail_fast_while_postgres_is_down() {
     let started = std::time::Instant::now();
     let result = app
         .state
-        .audit
+        .appender
         .append(Draft::new(
             "test.event",
             Actor::system("t"),

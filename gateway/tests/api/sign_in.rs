@@ -462,7 +462,7 @@ async fn settings_users_are_provisioned_once() {
     let state = &app.state;
     let again = gateway::auth::provisioning::provision(
         &state.pool,
-        &state.audit,
+        &state.appender,
         "test",
         &state.settings.auth.seed_users,
     )

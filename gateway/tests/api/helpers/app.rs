@@ -307,7 +307,7 @@ impl TestApp {
         count: usize,
         data: impl Fn(usize) -> serde_json::Value,
     ) {
-        append_test_events(&self.state.audit, actor, count, data).await
+        append_test_events(&self.state.appender, actor, count, data).await
     }
 
     /// Run `rack-gateway-server` with this app's database and key.

@@ -169,7 +169,7 @@ impl TestApp {
     ) -> CreatedToken {
         api_tokens::create(
             &self.state.pool,
-            &self.state.audit,
+            &self.state.appender,
             &requester(),
             NewToken {
                 name,

@@ -1,5 +1,6 @@
-//! Per-client rate limit on the public sign-in routes (behaviour §h: 10
-//! requests per second, burst 20, by default): a token bucket per client
+//! The request rate of the public sign-in routes, limited per client (10
+//! requests per second, burst 20, by default; failed authentications at the
+//! rack proxy are another limit: `proxy::auth_failure_limit`): a token bucket per client
 //! address, in memory (each replica limits on its own, which is what a flood
 //! against one replica needs). Over the limit: 429 with `Retry-After`, and a
 //! `rate_limit.exceeded` event at most once a minute per address, so a flood
@@ -16,8 +17,9 @@ use std::time::{Duration, Instant};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use events::{Actor, Draft};
-use serde_json::json;
+use events::catalogue::auth::SignInRate;
+use events::catalogue::{EventPayload, RateLimitExceeded};
+use events::Actor;
 
 use super::client::ClientInfo;
 use crate::api::ApiError;
@@ -27,7 +29,7 @@ use crate::state::AppState;
 const PRUNE_ABOVE: usize = 10_000;
 const REPORT_EVERY: Duration = Duration::from_secs(60);
 
-pub struct Limiter {
+pub struct SignInRateLimiter {
     per_second: f64,
     burst: f64,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
@@ -49,9 +51,9 @@ pub enum Verdict {
     },
 }
 
-impl Limiter {
-    pub fn new(per_second: u32, burst: u32) -> Limiter {
-        Limiter {
+impl SignInRateLimiter {
+    pub fn new(per_second: u32, burst: u32) -> SignInRateLimiter {
+        SignInRateLimiter {
             per_second: f64::from(per_second.max(1)),
             burst: f64::from(burst.max(1)),
             buckets: Mutex::new(HashMap::new()),
@@ -99,24 +101,24 @@ impl FromRequestParts<AppState> for PublicAuth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
-        match state.identity.limiter.check(client.ip, Instant::now()) {
+        match state
+            .identity
+            .sign_in_limiter
+            .check(client.ip, Instant::now())
+        {
             Verdict::Allowed => Ok(PublicAuth(client)),
             Verdict::Limited { report } => {
                 tracing::warn!(ip = %client.ip, path = parts.uri.path(), "sign-in rate limit exceeded");
                 if report {
-                    let draft = Draft::new(
-                        "rate_limit.exceeded",
-                        Actor::anonymous(),
-                        json!({
-                            "scope": "auth",
-                            "path": parts.uri.path(),
-                            "limit_per_second": state.settings.auth.rate_limit_per_second,
-                            "burst": state.settings.auth.rate_limit_burst,
-                        }),
-                    )
+                    let draft = RateLimitExceeded::SignInRate(SignInRate {
+                        path: parts.uri.path().to_owned(),
+                        limit_per_second: state.settings.auth.rate_limit_per_second,
+                        burst: state.settings.auth.rate_limit_burst,
+                    })
+                    .draft(Actor::anonymous())
                     .with_source(client.source.clone());
                     // The refusal stands whether or not the record is written.
-                    if let Err(e) = state.audit.append(draft).await {
+                    if let Err(e) = state.appender.append(draft).await {
                         tracing::error!(error = %e, "could not record rate_limit.exceeded");
                     }
                 }
@@ -138,7 +140,7 @@ mod tests {
 
     #[test]
     fn bucket_allows_the_burst_then_refills_at_the_rate() {
-        let limiter = Limiter::new(2, 3);
+        let limiter = SignInRateLimiter::new(2, 3);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         let t0 = Instant::now();

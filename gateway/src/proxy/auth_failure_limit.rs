@@ -1,4 +1,6 @@
-//! Failed authentication, limited per client address in fixed windows.
+//! Failed authentications at the rack proxy, limited per client address in
+//! fixed windows (the sign-in routes' request rate is another limit:
+//! `auth::sign_in_rate_limit`).
 //!
 //! Each address may fail `limit` times per window; after that every request
 //! from it (good credentials or not, so a guess cannot be confirmed) gets 429
@@ -6,14 +8,22 @@
 //! a window ends, one `rate_limit.exceeded` event per address says how many
 //! requests were refused, so a flood cannot fill the chain.
 //!
+//! [`AuthFailureLimiter::spawn_recorder`] writes those events.
+//!
 //! Memory is bounded: at most [`MAX_ADDRESSES`] addresses are tracked; when
 //! full, finished windows are swept first, and past that new addresses are
 //! not limited (authentication itself still applies).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use events::store::Appender;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::record;
 
 pub const MAX_ADDRESSES: usize = 100_000;
 
@@ -211,6 +221,53 @@ impl AuthFailureLimiter {
     pub fn restore(&self, unrecorded: Vec<Exceeded>) {
         self.lock().finished.extend(unrecorded);
     }
+
+    /// Records each finished rate-limit window as one `rate_limit.exceeded`
+    /// event; at stop, records the windows still open.
+    pub fn spawn_recorder(
+        self: &Arc<Self>,
+        appender: Appender,
+        mut stopped: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        let limiter = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let finished = limiter.take_finished(unix_now());
+                        record_exceeded(&appender, &limiter, finished).await;
+                    }
+                    _ = async { let _ = stopped.wait_for(|s| *s).await; } => break,
+                }
+            }
+            let rest = limiter.take_all();
+            record_exceeded(&appender, &limiter, rest).await;
+        })
+    }
+}
+
+async fn record_exceeded(
+    appender: &Appender,
+    limiter: &AuthFailureLimiter,
+    exceeded: Vec<Exceeded>,
+) {
+    if exceeded.is_empty() {
+        return;
+    }
+    let drafts = exceeded.iter().map(record::rate_limit_event).collect();
+    if let Err(error) = appender.append_all(drafts).await {
+        tracing::error!(error = %error, "could not record rate_limit.exceeded; will retry");
+        limiter.restore(exceeded);
+    }
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
