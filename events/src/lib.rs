@@ -7,6 +7,8 @@
 //!   and over a leaf stream in constant memory (§4).
 //! - [`note`]: C2SP signed notes with Ed25519 keys, compatible with Go's `sumdb/note` (§4).
 //! - [`checkpoint`]: the signed tree head `rack-gateway/<chain>`, size, root, `head` (§4).
+//! - [`archive`]: the archive layout (`<prefix>/<chain>/segments|checkpoints|keys/…`) and the
+//!   `start.json` of partial exports (§5), written by the gateway and read by `verify-chain`.
 //! - [`verify`]: [`ChainVerifier`], the one-pass checks 1, 2, 3 and 5 of §7 that
 //!   `verify-chain` and the gateway share, and the [`Failure`]/[`Summary`] they report.
 //! - `testing` (feature `testing`): deterministic sample chains, keys and checkpoints for tests.
@@ -14,6 +16,7 @@
 //! Postgres:
 //! - [`store`]: migrations, reads, and the group-commit [`store::Appender`] — the only writer of `events`.
 
+pub mod archive;
 pub mod checkpoint;
 pub mod envelope;
 pub mod merkle;

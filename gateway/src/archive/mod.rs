@@ -1,6 +1,7 @@
 //! The archive (events.md §5): the chain in WORM storage, and auditor exports.
 //!
-//! - [`layout`]: object keys (`<prefix>/<chain>/segments|checkpoints|keys/...`).
+//! Object keys and `start.json` are [`events::archive`]'s, shared with `verify-chain`.
+//!
 //! - [`segments`]: segments built from the database, checked against the
 //!   signed checkpoint they end at.
 //! - [`s3`]: the S3 client (rustls + ring) and uploads that never replace a key.
@@ -22,7 +23,6 @@
 //! keys with the same bytes, so they can never overlap.
 
 pub mod export;
-pub mod layout;
 pub mod recorder;
 pub mod s3;
 pub mod segments;
@@ -37,7 +37,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
 
-pub use layout::Layout;
+pub use events::archive::Layout;
 
 /// `archive.shipped`: one per segment in the bucket.
 pub const ARCHIVE_SHIPPED: &str = "archive.shipped";

@@ -33,12 +33,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use events::archive::Layout;
 use events::store::{AppendError, Appender};
 use events::{Actor, Draft};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use super::layout::Layout;
 use super::recorder::ArchiveShipped;
 use super::s3::{ObjectStore, PutOutcome, S3Error};
 use super::segments::{checkpoints_between, next_checkpoint, ChainCursor, SegmentError};

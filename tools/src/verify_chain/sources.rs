@@ -290,7 +290,7 @@ pub async fn verify(
                                 Failure {
                                     check: events::verify::CHECK_CHECKPOINT,
                                     seq: Some(start.size),
-                                    object: Some(format!("{}start.json", archive.root)),
+                                    object: Some(archive.layout.start_key()),
                                     expected: "a frontier of 32-byte hex hashes".into(),
                                     found: message,
                                     message: "the partial export's start point is malformed".into(),
