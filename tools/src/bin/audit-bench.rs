@@ -13,7 +13,7 @@ use events::store::{self, Appender, AppenderConfig, AppenderMetrics, BatchStats,
 use events::{Actor, Draft, Source};
 use hdrhistogram::Histogram;
 use sqlx::{Connection, Executor, PgConnection};
-use tools::verify_chain::database::DatabaseSource;
+use verify_chain::database::DatabaseSource;
 
 #[derive(Debug, Parser)]
 #[command(

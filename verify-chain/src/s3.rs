@@ -100,7 +100,7 @@ impl S3Store {
     }
 }
 
-fn to_chrono(date: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
+fn to_chrono(date: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<DateTime<Utc>> {
     date.and_then(s3_client::to_chrono)
 }
 
