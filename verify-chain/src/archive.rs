@@ -11,7 +11,6 @@
 //! read one segment at a time, one line at a time (constant memory).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -19,7 +18,6 @@ use events::archive::{Layout, StartPoint};
 use events::note::Verifier;
 use events::verify::Failure;
 use serde::Serialize;
-use tokio::io::AsyncReadExt as _;
 
 use super::RunError;
 
@@ -457,140 +455,5 @@ async fn find_chain(
     Ok((chain.clone(), Layout::at_root(&format!("{prefix}{chain}/"))))
 }
 
-/// An export directory (or any directory in the archive layout).
-pub struct DirStore {
-    root: PathBuf,
-}
-
-impl DirStore {
-    pub fn new(root: &Path) -> DirStore {
-        DirStore {
-            root: root.to_path_buf(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.root.join(name)
-    }
-}
-
-fn io_error(what: &str, e: std::io::Error) -> RunError {
-    RunError::new(format!("{what}: {e}"))
-}
-
-fn file_lock(name: &str) -> ObjectLock {
-    ObjectLock {
-        key: name.to_owned(),
-        lock_mode: None,
-        retain_until: None,
-        last_modified: None,
-    }
-}
-
-#[async_trait]
-impl Store for DirStore {
-    fn describe(&self) -> String {
-        self.root.display().to_string()
-    }
-
-    async fn list(&self, dir: &str) -> Result<Vec<String>, RunError> {
-        let path = self.path(dir);
-        let mut names = Vec::new();
-        let mut entries = match tokio::fs::read_dir(&path).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
-            Err(e) => return Err(io_error(&path.display().to_string(), e)),
-        };
-        while let Some(entry) = entries
-            .next_entry()
-            .await
-            .map_err(|e| io_error(&path.display().to_string(), e))?
-        {
-            if entry
-                .file_type()
-                .await
-                .map(|t| t.is_file())
-                .unwrap_or(false)
-            {
-                names.push(format!("{dir}{}", entry.file_name().to_string_lossy()));
-            }
-        }
-        names.sort();
-        Ok(names)
-    }
-
-    async fn list_dirs(&self, dir: &str) -> Result<Vec<String>, RunError> {
-        let path = self.path(dir);
-        let mut names = Vec::new();
-        let mut entries = tokio::fs::read_dir(&path)
-            .await
-            .map_err(|e| io_error(&path.display().to_string(), e))?;
-        while let Some(entry) = entries
-            .next_entry()
-            .await
-            .map_err(|e| io_error(&path.display().to_string(), e))?
-        {
-            if entry.file_type().await.map(|t| t.is_dir()).unwrap_or(false) {
-                names.push(format!("{dir}{}/", entry.file_name().to_string_lossy()));
-            }
-        }
-        names.sort();
-        Ok(names)
-    }
-
-    async fn read(&self, name: &str) -> Result<Option<Object>, RunError> {
-        match tokio::fs::read(self.path(name)).await {
-            Ok(bytes) => Ok(Some(Object {
-                bytes,
-                lock: file_lock(name),
-            })),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error(name, e)),
-        }
-    }
-
-    async fn open_lines(&self, name: &str) -> Result<(Box<dyn LineReader>, ObjectLock), RunError> {
-        let file = tokio::fs::File::open(self.path(name))
-            .await
-            .map_err(|e| io_error(name, e))?;
-        Ok((
-            Box::new(FileLines {
-                reader: tokio::io::BufReader::with_capacity(1 << 16, file),
-                name: name.to_owned(),
-            }),
-            file_lock(name),
-        ))
-    }
-
-    fn has_locks(&self) -> bool {
-        false
-    }
-}
-
-struct FileLines {
-    reader: tokio::io::BufReader<tokio::fs::File>,
-    name: String,
-}
-
 /// Longest line accepted; an event envelope is far smaller.
 pub const MAX_LINE: usize = 16 << 20;
-
-#[async_trait]
-impl LineReader for FileLines {
-    async fn next_line(&mut self) -> Result<Option<Vec<u8>>, RunError> {
-        use tokio::io::AsyncBufReadExt;
-        let mut line = Vec::new();
-        let read = (&mut self.reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .await
-            .map_err(|e| io_error(&self.name, e))?;
-        if read == 0 {
-            return Ok(None);
-        }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        Ok(Some(line))
-    }
-}
