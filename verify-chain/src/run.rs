@@ -166,12 +166,7 @@ fn opening_failed(failure: Failure) -> Outcome {
 async fn run_database(cli: Cli, trusted: Vec<Verifier>) -> Result<Outcome, RunError> {
     let source =
         database::DatabaseSource::connect(&cli.database_urls[0], cli.chain.clone()).await?;
-    let keys_trusted = !trusted.is_empty();
-    let keys = if keys_trusted {
-        trusted
-    } else {
-        source.published_keys().await?
-    };
+    let (keys, keys_trusted) = source.keys(trusted).await?;
     match source.verify(keys, !cli.quiet && !cli.json).await? {
         Ok(summary) => Ok(Outcome::Verified {
             summary,
