@@ -1,6 +1,6 @@
 //! The audit chain: the one format every other crate writes and every auditor reads.
 //!
-//! Pure, no I/O (the contract is `shared/spec/events.md`):
+//! Pure, no I/O (the contract is `docs/events.md`):
 //! - [`envelope`]: the v1 event envelope, drafts, canonical bytes (RFC 8785) and the chain hash (§2–3).
 //! - [`merkle`]: RFC 6962/9162 Merkle tree over the events: leaf and node hashing, the
 //!   O(log n) streaming root ([`CompactRange`]), inclusion and consistency proofs, in memory
