@@ -4,7 +4,8 @@
 //!
 //! - [`segments`]: segments built from the database, checked against the
 //!   signed checkpoint they end at.
-//! - [`s3`]: the S3 client (rustls + ring) and uploads that never replace a key.
+//! - [`s3`]: the S3 client (the `s3-client` crate's, shared with verify-chain) and uploads
+//!   that never replace a key.
 //! - [`shipper`]: ships every event to S3 with Object Lock within seconds;
 //!   one replica at a time, resumable from what the bucket holds.
 //! - [`export`]: the same layout as a directory or `.tar.gz` bundle with a

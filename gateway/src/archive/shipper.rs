@@ -374,6 +374,7 @@ impl Shipper {
             }
         }
         let note_key = self.layout.checkpoint_key(last);
+        let note_missing = || diverged(format!("{note_key} is missing from the bucket (deleted?)"));
         if recorded_sha.is_none() || newest {
             // Never writes: the key is listed, so put_once only compares.
             let found = self
@@ -383,9 +384,7 @@ impl Shipper {
             self.require_lock(key, &found)?;
             if !notes.contains(&last) {
                 if !newest {
-                    return Err(diverged(format!(
-                        "{note_key} is missing from the bucket (deleted?)"
-                    )));
+                    return Err(note_missing());
                 }
                 let uploaded = self
                     .store
@@ -397,9 +396,7 @@ impl Shipper {
                 self.record(key, segment, &note_key, &found, true).await?;
             }
         } else if !notes.contains(&last) {
-            return Err(diverged(format!(
-                "{note_key} is missing from the bucket (deleted?)"
-            )));
+            return Err(note_missing());
         }
         Ok(())
     }
