@@ -100,7 +100,7 @@ async fn appends_form_one_linked_chain_and_fill_the_instance() {
 
 #[tokio::test]
 async fn two_instances_of_concurrent_writers_make_one_gapless_chain() {
-    // The full-size load (2 × 32 × 5,000, then verify-chain) is tools/tests/verify_chain_db.rs.
+    // The full-size load (2 × 32 × 5,000, then verify-chain) is verify-chain/tests/database.rs.
     const INSTANCES: usize = 2;
     const WRITERS: usize = 16;
     const PER_WRITER: u64 = 500;

@@ -1,10 +1,9 @@
-//! Tools around the gateway: for auditors, for dev, and for tests.
+//! Tools around the gateway for dev, tests and benchmarks (the auditors'
+//! verifier is the `verify-chain` crate).
 //!
-//! - [`verify_chain`]: the auditors' verifier (binary `verify-chain`).
 //! - [`mock_rack`]: an in-memory Convox v3 rack API for dev and tests (binary `mock-rack`).
 //! - [`mock_oauth`]: a small, real OpenID Connect provider that stands in for Google
 //!   Workspace sign-in (binary `mock-oauth`).
 
 pub mod mock_oauth;
 pub mod mock_rack;
-pub mod verify_chain;

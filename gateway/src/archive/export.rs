@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use events::archive::{Layout, StartPoint};
 use events::catalogue::AuditExported;
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -31,7 +32,6 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::io::AsyncWriteExt;
 
-use super::layout::Layout;
 use super::segments::{checkpoints_between, ChainCursor, SegmentError};
 
 #[derive(Debug, thiserror::Error)]
@@ -99,20 +99,6 @@ pub struct ExportSummary {
     pub segments: u64,
     pub checkpoints: u64,
     pub bytes: u64,
-}
-
-/// `start.json` of a partial export.
-#[derive(Debug, Clone, Serialize)]
-pub struct StartPoint {
-    pub chain: String,
-    /// Tree size the bundle resumes after.
-    pub size: u64,
-    /// Lowercase hex hash of event `size`.
-    pub head: String,
-    /// Lowercase hex roots of the perfect subtrees of the tree of `size`, largest first.
-    pub frontier: Vec<String>,
-    /// The signed checkpoint of exactly `size`, relative to the chain directory.
-    pub checkpoint: String,
 }
 
 pub async fn plan(
@@ -253,23 +239,18 @@ pub async fn write_bundle(
         cursor.advance_to(pool, plan.start_size).await?;
         let note = note_of(plan.start_size)?;
         cursor.check_note(&note)?;
-        let note_path = layout.checkpoint_key(plan.start_size);
-        let start = StartPoint {
-            chain: plan.chain.clone(),
-            size: plan.start_size,
-            head: cursor.head_hash().to_owned(),
-            frontier: cursor.frontier().iter().map(hex::encode).collect(),
-            checkpoint: note_path
-                .strip_prefix(layout.root())
-                .unwrap_or(&note_path)
-                .to_owned(),
-        };
-        let mut json = serde_json::to_vec_pretty(&start)
+        let start = StartPoint::new(
+            &plan.chain,
+            plan.start_size,
+            cursor.head_hash(),
+            cursor.frontier(),
+        );
+        let json = start
+            .to_json()
             .map_err(|e| ExportError::Invalid(format!("encode start.json: {e}")))?;
-        json.push(b'\n');
-        let (path, body) = add(format!("{}start.json", layout.root()), json);
+        let (path, body) = add(layout.start_key(), json);
         sink.add(&path, &body).await?;
-        let (path, body) = add(note_path, note.into_bytes());
+        let (path, body) = add(layout.checkpoint_key(plan.start_size), note.into_bytes());
         sink.add(&path, &body).await?;
         checkpoints += 1;
     }

@@ -1,9 +1,11 @@
 //! The archive (`docs/events.md` §5): the chain in WORM storage, and auditor exports.
 //!
-//! - [`layout`]: object keys (`<prefix>/<chain>/segments|checkpoints|keys/...`).
+//! Object keys and `start.json` are [`events::archive`]'s, shared with `verify-chain`.
+//!
 //! - [`segments`]: segments built from the database, checked against the
 //!   signed checkpoint they end at.
-//! - [`s3`]: the S3 client (rustls + ring) and uploads that never replace a key.
+//! - [`s3`]: the S3 client (the `s3-client` crate's, shared with verify-chain) and uploads
+//!   that never replace a key.
 //! - [`shipper`]: ships every event to S3 with Object Lock within seconds;
 //!   one replica at a time, resumable from what the bucket holds.
 //! - [`export`]: the same layout as a directory or `.tar.gz` bundle with a
@@ -22,7 +24,6 @@
 //! keys with the same bytes, so they can never overlap.
 
 pub mod export;
-pub mod layout;
 pub mod recorder;
 pub mod s3;
 pub mod segments;
@@ -38,7 +39,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use sqlx::PgPool;
 
-pub use layout::Layout;
+pub use events::archive::Layout;
 
 /// The archive as request handlers see it: its status, and what exports carry.
 pub struct Archive {

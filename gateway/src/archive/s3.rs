@@ -1,4 +1,4 @@
-//! The S3 side of the archive: the client (rustls with ring, no aws-lc), the
+//! The S3 side of the archive: the client (the shared `s3_client` configuration), the
 //! Object Lock check, and uploads that can never replace anything.
 //!
 //! Every upload is one PUT (never multipart: a multipart upload can lose the
@@ -13,23 +13,17 @@
 
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::config::{
-    Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumMode as S3ChecksumMode, ObjectLockEnabled, ObjectLockMode,
 };
-use aws_sdk_s3::Client;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use s3_client::to_chrono;
+use s3_client::{Client, ClientOptions, Credentials, TimeoutConfig};
 use secrecy::ExposeSecret;
 
 use super::segments::digests;
@@ -105,58 +99,32 @@ pub struct ObjectStore {
     conditional_writes: bool,
 }
 
-/// Install the ring provider for rustls (idempotent): the project builds no aws-lc.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// An S3 client as the AWS tools would configure it, with the archive's overrides.
 pub async fn client(settings: &ArchiveSettings) -> Client {
-    install_crypto_provider();
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(30))
-                .operation_timeout(Duration::from_secs(60))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(3));
-    // Without AUDIT_S3_REGION the loader's default chain (AWS_REGION, the
-    // profile, instance metadata) decides, through our HTTP client.
-    if let Some(region) = &settings.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    if let (Some(id), Some(secret)) = (&settings.access_key_id, &settings.secret_access_key) {
-        loader = loader.credentials_provider(Credentials::new(
-            id.expose_secret(),
-            secret.expose_secret(),
-            settings
-                .session_token
-                .as_ref()
-                .map(|t| t.expose_secret().to_owned()),
-            None,
-            "rack-gateway-settings",
-        ));
-    }
-    let shared = loader.load().await;
-    let mut config = aws_sdk_s3::config::Builder::from(&shared);
-    if shared.region().is_none() {
-        config = config.region(Region::new("us-east-1"));
-    }
-    let mut config = config
-        .force_path_style(settings.force_path_style)
-        // We compute and send our own checksums; no SDK-added trailers (aws-chunked).
-        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
-    if let Some(endpoint) = &settings.endpoint_url {
-        config = config.endpoint_url(endpoint);
-    }
-    Client::from_conf(config.build())
+    s3_client::client(ClientOptions {
+        endpoint_url: settings.endpoint_url.clone(),
+        region: settings.region.clone(),
+        force_path_style: settings.force_path_style,
+        credentials: match (&settings.access_key_id, &settings.secret_access_key) {
+            (Some(id), Some(secret)) => Some(Credentials::new(
+                id.expose_secret(),
+                secret.expose_secret(),
+                settings
+                    .session_token
+                    .as_ref()
+                    .map(|t| t.expose_secret().to_owned()),
+                None,
+                "rack-gateway-settings",
+            )),
+            _ => None,
+        },
+        timeouts: TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(30))
+            .operation_timeout(Duration::from_secs(60))
+            .build(),
+    })
+    .await
 }
 
 impl ObjectStore {
@@ -415,8 +383,4 @@ where
             aws_smithy_types::error::display::DisplayErrorContext(other)
         )),
     }
-}
-
-fn to_chrono(date: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(date.secs(), date.subsec_nanos())
 }

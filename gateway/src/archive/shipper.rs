@@ -33,15 +33,17 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use events::archive::Layout;
 use events::catalogue::{self, ArchiveShipped, EventPayload};
 use events::store::{AppendError, Appender};
 use events::Actor;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
-use super::layout::Layout;
 use super::s3::{ObjectStore, PutOutcome, S3Error};
-use super::segments::{checkpoints_between, next_checkpoint, ChainCursor, SegmentError};
+use super::segments::{
+    checkpoints_between, next_checkpoint, ChainCursor, SegmentBytes, SegmentError,
+};
 use super::{ArchiveStatus, Fault};
 use crate::audit::checkpoints::{CheckpointRequests, CheckpointStatus};
 use crate::settings::ArchiveSettings;
@@ -79,6 +81,24 @@ struct Position {
     /// Key of the last segment (`None`: the bucket holds none).
     last_key: Option<String>,
 }
+
+/// The archive's segments as the bucket lists them.
+struct BucketSegments {
+    /// (first, last, key), contiguous from seq 1.
+    segments: Vec<(u64, u64, String)>,
+    /// Sizes of the checkpoint notes present.
+    notes: HashSet<u64>,
+}
+
+impl BucketSegments {
+    /// Last seq in the bucket (0: none).
+    fn shipped(&self) -> u64 {
+        self.segments.last().map_or(0, |&(_, l, _)| l)
+    }
+}
+
+/// What `archive_segments` recorded as shipped to this bucket: key → (last seq, SHA-256).
+type Recorded = HashMap<String, (i64, String)>;
 
 enum ShipError {
     /// S3 or the database is unreachable: retry with back-off, keep the position.
@@ -192,16 +212,40 @@ impl Shipper {
 
     /// Take up shipping from what the bucket holds (see the module doc).
     async fn resume(&self) -> Result<Position, ShipError> {
-        match self.store.object_lock_enabled().await? {
-            true => self.status.object_lock.store(1, Ordering::Relaxed),
-            false => {
-                self.status.object_lock.store(-1, Ordering::Relaxed);
-                return Err(ShipError::Fault(Fault::NoObjectLock(format!(
-                    "bucket {} does not have Object Lock enabled; nothing is shipped",
-                    self.store.bucket()
-                ))));
-            }
+        self.require_object_lock().await?;
+        self.publish_key().await?;
+        let bucket = self.bucket_segments().await?;
+        let shipped = bucket.shipped();
+        let recorded = self.recorded_as_shipped(shipped).await?;
+        let cursor = self.hold_against_bucket(&bucket, &recorded).await?;
+        self.status.shipped_seq.store(shipped, Ordering::Relaxed);
+        tracing::info!(
+            bucket = self.store.bucket(),
+            segments = bucket.segments.len(),
+            shipped_seq = shipped,
+            "archive: resuming after what the bucket holds"
+        );
+        Ok(Position {
+            cursor,
+            last_key: bucket.segments.last().map(|(_, _, key)| key.clone()),
+        })
+    }
+
+    /// Nothing is shipped to a bucket without Object Lock.
+    async fn require_object_lock(&self) -> Result<(), ShipError> {
+        if self.store.object_lock_enabled().await? {
+            self.status.object_lock.store(1, Ordering::Relaxed);
+            return Ok(());
         }
+        self.status.object_lock.store(-1, Ordering::Relaxed);
+        Err(ShipError::Fault(Fault::NoObjectLock(format!(
+            "bucket {} does not have Object Lock enabled; nothing is shipped",
+            self.store.bucket()
+        ))))
+    }
+
+    /// The verifier key under `keys/`, beside the checkpoints it signs.
+    async fn publish_key(&self) -> Result<(), ShipError> {
         let key_object = self.layout.key_key(&self.key_name);
         let published = self
             .store
@@ -211,9 +255,11 @@ impl Shipper {
                 NOTE_CONTENT_TYPE,
             )
             .await?;
-        self.require_lock(&key_object, &published)?;
+        self.require_lock(&key_object, &published)
+    }
 
-        // What the bucket holds.
+    /// What the bucket holds: segments contiguous from seq 1, and checkpoint notes.
+    async fn bucket_segments(&self) -> Result<BucketSegments, ShipError> {
         let segments_prefix = self.layout.segments_prefix();
         let mut segments = Vec::new();
         for key in self.store.list_keys(&segments_prefix, None).await? {
@@ -238,10 +284,13 @@ impl Shipper {
             .iter()
             .filter_map(|k| self.layout.parse_checkpoint_key(k))
             .collect();
-        let shipped = segments.last().map_or(0, |&(_, l, _)| l);
+        Ok(BucketSegments { segments, notes })
+    }
 
-        // What the database recorded as shipped to this bucket.
-        let recorded: HashMap<String, (i64, String)> = sqlx::query_as::<_, (String, i64, String)>(
+    /// What the database recorded as shipped to this bucket; the bucket must
+    /// hold all of it, and the database every event the bucket holds.
+    async fn recorded_as_shipped(&self, shipped: u64) -> Result<Recorded, ShipError> {
+        let recorded: Recorded = sqlx::query_as::<_, (String, i64, String)>(
             "SELECT key, last_seq, sha256 FROM archive_segments WHERE chain = $1 AND bucket = $2",
         )
         .bind(&self.chain)
@@ -270,17 +319,24 @@ impl Shipper {
                 head.unwrap_or(0)
             )));
         }
+        Ok(recorded)
+    }
+
+    /// Re-read the database over the shipped range and hold it against the
+    /// bucket, segment by segment; the chain as followed to the last one.
+    async fn hold_against_bucket(
+        &self,
+        bucket: &BucketSegments,
+        recorded: &Recorded,
+    ) -> Result<ChainCursor, ShipError> {
         let db_notes: BTreeMap<u64, String> =
-            checkpoints_between(&self.pool, &self.chain, 0, Some(shipped))
+            checkpoints_between(&self.pool, &self.chain, 0, Some(bucket.shipped()))
                 .await?
                 .into_iter()
                 .collect();
-
-        // Re-read the database over the shipped range and hold it against the bucket.
         let mut cursor = ChainCursor::new(&self.chain);
-        let count = segments.len();
-        for (index, (_, last, key)) in segments.iter().enumerate() {
-            let newest = index + 1 == count;
+        let count = bucket.segments.len();
+        for (index, (_, last, key)) in bucket.segments.iter().enumerate() {
             let segment = cursor.read_segment(&self.pool, *last).await?;
             let note = db_notes.get(last).ok_or_else(|| {
                 diverged(format!(
@@ -289,53 +345,60 @@ impl Shipper {
             })?;
             cursor.check_note(note)?;
             let recorded_sha = recorded.get(key).map(|(_, sha)| sha.as_str());
-            if let Some(sha) = recorded_sha {
-                if sha != segment.sha256_hex() {
-                    return Err(diverged(format!(
-                        "{key}: the database's events no longer hash to the SHA-256 recorded when it was shipped"
-                    )));
-                }
-            }
-            let note_key = self.layout.checkpoint_key(*last);
-            if recorded_sha.is_none() || newest {
-                // Never writes: the key is listed, so put_once only compares.
-                let found = self
-                    .store
-                    .put_once(key, &segment.body, SEGMENT_CONTENT_TYPE)
-                    .await?;
-                self.require_lock(key, &found)?;
-                if !notes.contains(last) {
-                    if !newest {
-                        return Err(diverged(format!(
-                            "{note_key} is missing from the bucket (deleted?)"
-                        )));
-                    }
-                    let uploaded = self
-                        .store
-                        .put_once(&note_key, note.as_bytes(), NOTE_CONTENT_TYPE)
-                        .await?;
-                    self.require_lock(&note_key, &uploaded)?;
-                }
-                if recorded_sha.is_none() {
-                    self.record(key, &segment, &note_key, &found, true).await?;
-                }
-            } else if !notes.contains(last) {
+            let newest = index + 1 == count;
+            self.hold_segment(key, &segment, note, recorded_sha, newest, &bucket.notes)
+                .await?;
+        }
+        Ok(cursor)
+    }
+
+    /// One shipped segment: the database's bytes still hash as recorded;
+    /// the newest, and any not yet recorded, compared with the bucket's
+    /// checksum, its checkpoint uploaded if it is the newest's and missing,
+    /// and recorded as `recovered` if a crash left it unrecorded.
+    async fn hold_segment(
+        &self,
+        key: &str,
+        segment: &SegmentBytes,
+        note: &str,
+        recorded_sha: Option<&str>,
+        newest: bool,
+        notes: &HashSet<u64>,
+    ) -> Result<(), ShipError> {
+        let last = segment.last;
+        if let Some(sha) = recorded_sha {
+            if sha != segment.sha256_hex() {
                 return Err(diverged(format!(
-                    "{note_key} is missing from the bucket (deleted?)"
+                    "{key}: the database's events no longer hash to the SHA-256 recorded when it was shipped"
                 )));
             }
         }
-        self.status.shipped_seq.store(shipped, Ordering::Relaxed);
-        tracing::info!(
-            bucket = self.store.bucket(),
-            segments = count,
-            shipped_seq = shipped,
-            "archive: resuming after what the bucket holds"
-        );
-        Ok(Position {
-            cursor,
-            last_key: segments.last().map(|(_, _, key)| key.clone()),
-        })
+        let note_key = self.layout.checkpoint_key(last);
+        let note_missing = || diverged(format!("{note_key} is missing from the bucket (deleted?)"));
+        if recorded_sha.is_none() || newest {
+            // Never writes: the key is listed, so put_once only compares.
+            let found = self
+                .store
+                .put_once(key, &segment.body, SEGMENT_CONTENT_TYPE)
+                .await?;
+            self.require_lock(key, &found)?;
+            if !notes.contains(&last) {
+                if !newest {
+                    return Err(note_missing());
+                }
+                let uploaded = self
+                    .store
+                    .put_once(&note_key, note.as_bytes(), NOTE_CONTENT_TYPE)
+                    .await?;
+                self.require_lock(&note_key, &uploaded)?;
+            }
+            if recorded_sha.is_none() {
+                self.record(key, segment, &note_key, &found, true).await?;
+            }
+        } else if !notes.contains(&last) {
+            return Err(note_missing());
+        }
+        Ok(())
     }
 
     /// Ship the next segment if one is due. `Ok(true)`: shipped one, look again at once.
@@ -444,7 +507,7 @@ impl Shipper {
     async fn record(
         &self,
         key: &str,
-        segment: &super::segments::SegmentBytes,
+        segment: &SegmentBytes,
         note_key: &str,
         outcome: &PutOutcome,
         recovered: bool,

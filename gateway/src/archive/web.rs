@@ -20,8 +20,10 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::export::{self, ExportError, ExportRange, TarGzSink};
-use crate::auth::principal::{authenticate, secret_from_headers, AuthFailure, SessionRules};
+use super::export::{self, ExportError, ExportPlan, ExportRange, TarGzSink};
+use crate::auth::principal::{
+    authenticate, secret_from_headers, AuthFailure, Principal, SessionRules,
+};
 use crate::state::AppState;
 
 pub const EXPORT_PERMISSION: &str = "gateway:audit_log:read";
@@ -54,27 +56,10 @@ async fn download(
     headers: HeaderMap,
     query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let secret = match secret_from_headers(&headers) {
-        Ok(Some(secret)) => secret,
-        Ok(None) => return unauthorized(AuthFailure::Missing),
-        Err(failure) => return unauthorized(failure),
-    };
-    let rules = SessionRules {
-        web_idle_timeout: state.settings.auth.web_session_idle_timeout,
-    };
-    let principal = match authenticate(&state.pool, rules, &secret).await {
+    let principal = match authorized(&state, &headers).await {
         Ok(principal) => principal,
-        Err(AuthFailure::Unavailable) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "authentication is temporarily unavailable",
-            )
-        }
-        Err(failure) => return unauthorized(failure),
+        Err(response) => return response,
     };
-    if let Err(denial) = authorize(principal.role, EXPORT_PERMISSION) {
-        return error(StatusCode::FORBIDDEN, denial.message);
-    }
     let Ok(Query(query)) = query else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -85,32 +70,78 @@ async fn download(
         from_seq: query.from_seq,
         to_seq: query.to_seq,
     };
+    let (plan, keys) = match plan_bundle(&state, range).await {
+        Ok(planned) => planned,
+        Err(response) => return response,
+    };
+    if let Err(response) =
+        record_export(&state, &principal, &plan, source(&state, peer, &headers)).await
+    {
+        return response;
+    }
+    stream_bundle(&state, plan, keys)
+}
+
+/// The caller, signed in and allowed to read the audit log.
+async fn authorized(state: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
+    let secret = match secret_from_headers(headers) {
+        Ok(Some(secret)) => secret,
+        Ok(None) => return Err(unauthorized(AuthFailure::Missing)),
+        Err(failure) => return Err(unauthorized(failure)),
+    };
+    let rules = SessionRules {
+        web_idle_timeout: state.settings.auth.web_session_idle_timeout,
+    };
+    let principal = match authenticate(&state.pool, rules, &secret).await {
+        Ok(principal) => principal,
+        Err(AuthFailure::Unavailable) => {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "authentication is temporarily unavailable",
+            ))
+        }
+        Err(failure) => return Err(unauthorized(failure)),
+    };
+    if let Err(denial) = authorize(principal.role, EXPORT_PERMISSION) {
+        return Err(error(StatusCode::FORBIDDEN, denial.message));
+    }
+    Ok(principal)
+}
+
+/// The bundle's extent, and the verifier keys it carries.
+async fn plan_bundle(
+    state: &AppState,
+    range: ExportRange,
+) -> Result<(ExportPlan, Vec<(String, String)>), Response> {
     let plan = match export::plan(&state.pool, state.chain(), range).await {
         Ok(plan) => plan,
-        Err(ExportError::Invalid(message)) => return error(StatusCode::BAD_REQUEST, message),
+        Err(ExportError::Invalid(message)) => return Err(error(StatusCode::BAD_REQUEST, message)),
         Err(e) => {
             tracing::error!(error = %e, "export: cannot plan the bundle");
-            return error(
+            return Err(error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the audit log cannot be read right now",
-            );
+            ));
         }
     };
-
     let keys = match export::bundle_keys(&state.pool, state.chain(), &state.archive.verifier_keys())
         .await
     {
         Ok(keys) => keys,
         Err(e) => {
             tracing::error!(error = %e, "export: cannot read the published keys");
-            return error(
+            return Err(error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the audit log cannot be read right now",
-            );
+            ));
         }
     };
+    Ok((plan, keys))
+}
 
-    let source = Source {
+/// Where the request came from, as the event records it.
+fn source(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Source {
+    Source {
         ip: Some(peer.ip().to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
@@ -121,7 +152,16 @@ async fn download(
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(128).collect()),
         instance: Some(state.instance.clone()),
-    };
+    }
+}
+
+/// `audit.exported`, committed before the first byte goes out; the download is refused without it.
+async fn record_export(
+    state: &AppState,
+    principal: &Principal,
+    plan: &ExportPlan,
+    source: Source,
+) -> Result<(), Response> {
     let recorded = state
         .appender
         .append(
@@ -131,17 +171,20 @@ async fn download(
         )
         .await;
     match recorded {
-        Ok(_) => {}
-        Err(AppendError::Rejected(reason)) => return error(StatusCode::BAD_REQUEST, reason),
+        Ok(_) => Ok(()),
+        Err(AppendError::Rejected(reason)) => Err(error(StatusCode::BAD_REQUEST, reason)),
         Err(e) => {
             tracing::error!(error = %e, "export refused: audit event not committed");
-            return error(
+            Err(error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "audit log unavailable; the export was refused",
-            );
+            ))
         }
     }
+}
 
+/// The bundle as a streamed `.tar.gz`, written by a task as the client reads.
+fn stream_bundle(state: &AppState, plan: ExportPlan, keys: Vec<(String, String)>) -> Response {
     let name = format!(
         "rack-gateway-export-{}-{}-{}",
         plan.chain.chars().take(8).collect::<String>(),

@@ -10,10 +10,10 @@ use secrecy::ExposeSecret;
 use super::auth_failure_limit::AuthFailureLimiter;
 use super::inflight::Inflight;
 use super::record::RequestLog;
-use decision::redact::Scrubber;
 use super::upstream::{Rack, RackConfigError};
 use crate::net::client_addr::{BadCidr, TrustedProxies};
 use crate::settings::Settings;
+use decision::redact::Scrubber;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxySetupError {

@@ -520,9 +520,15 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
     )
     .await
     .unwrap();
-    gateway::accounts::users::disable(&app.pool, &app.state.appender, &by, "owner@example.com", None)
-        .await
-        .unwrap();
+    gateway::accounts::users::disable(
+        &app.pool,
+        &app.state.appender,
+        &by,
+        "owner@example.com",
+        None,
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
     let seen_before = rack.recorded().len();

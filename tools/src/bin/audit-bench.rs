@@ -2,6 +2,10 @@
 //! independent store instances (as P gateway replicas would), then print
 //! throughput, append latency (p50/p99), group-commit batch sizes, and the
 //! verify rate over the result. Figures are printed, never asserted.
+//!
+//! The verification pass is `verify-chain`'s over the whole chain, with the
+//! keys given (`--key`) or else the keys the chain published, so it also
+//! runs against a live gateway's database, whose checkpoints the gateway signed.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,7 +17,7 @@ use events::store::{self, Appender, AppenderConfig, AppenderMetrics, BatchStats,
 use events::{Actor, Draft, Source};
 use hdrhistogram::Histogram;
 use sqlx::{Connection, Executor, PgConnection};
-use tools::verify_chain::database::DatabaseSource;
+use verify_chain::database::DatabaseSource;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +42,10 @@ struct Cli {
     /// Skip the verification pass.
     #[arg(long)]
     no_verify: bool,
+    /// A verifier key (`name+hexid+base64`, or a file holding one) to check
+    /// checkpoints with, instead of the keys the chain published. Repeatable.
+    #[arg(long = "key", value_name = "VKEY")]
+    keys: Vec<String>,
 }
 
 #[tokio::main]
@@ -143,24 +151,33 @@ async fn bench(cli: &Cli, url: &str) -> anyhow::Result<()> {
     }
 
     if !cli.no_verify {
-        let source = DatabaseSource::connect(url, Some(chain.clone()))
-            .await
-            .map_err(|e| anyhow::anyhow!(e.0))?;
-        let t = Instant::now();
-        let outcome = source
-            .verify(Vec::new(), false)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.0))?;
-        let verified = match outcome {
-            Ok(summary) => summary.events,
-            Err((failure, _)) => anyhow::bail!("verification failed: {failure}"),
-        };
-        let secs = t.elapsed().as_secs_f64();
-        println!(
-            "verify: {:.0} events/s ({verified} events in {secs:.2}s, whole chain)",
-            verified as f64 / secs
-        );
+        verify(cli, url, &chain).await?;
     }
+    Ok(())
+}
+
+/// The verification pass: the whole chain, as `verify-chain --database-url` checks it.
+async fn verify(cli: &Cli, url: &str, chain: &str) -> anyhow::Result<()> {
+    let trusted = verify_chain::parse_keys(&cli.keys)?;
+    let source = DatabaseSource::connect(url, Some(chain.to_owned())).await?;
+    let (keys, keys_trusted) = source.keys(trusted).await?;
+    let t = Instant::now();
+    let summary = match source.verify(keys, false).await? {
+        Ok(summary) => summary,
+        Err((failure, _)) => anyhow::bail!("verification failed: {failure}"),
+    };
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "verify: {:.0} events/s ({} events in {secs:.2}s, whole chain; {} checkpoints, keys {})",
+        summary.events as f64 / secs,
+        summary.events,
+        summary.checkpoints,
+        if keys_trusted {
+            "given with --key"
+        } else {
+            "published by the chain"
+        }
+    );
     Ok(())
 }
 

@@ -97,7 +97,7 @@ impl LeafSource {
                 DatabaseSource::connect(url, chain).await?,
             )),
             (None, Some(dir)) => {
-                let (store, prefix) = super::open_dir(dir, chain.as_deref()).await?;
+                let (store, prefix) = crate::dir::open_dir(dir, chain.as_deref()).await?;
                 match ArchiveSource::open(Box::new(store), &prefix, chain.as_deref(), None).await {
                     Ok(source) => Ok(LeafSource::Dir(Box::new(source))),
                     Err(OpenError::Run(e)) => Err(e),

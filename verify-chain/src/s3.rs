@@ -9,15 +9,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
-use aws_sdk_s3::config::{Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::Client;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use chrono::{DateTime, Utc};
+use s3_client::{Client, ClientOptions, TimeoutConfig};
 
 use super::archive::{LineReader, Object, ObjectLock, Store, MAX_LINE};
 use super::RunError;
@@ -66,32 +62,21 @@ impl S3Store {
 
     pub async fn connect(url: &str, path_style: bool) -> Result<S3Store, RunError> {
         let (bucket, prefix) = parse_url(url)?;
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let shared = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .read_timeout(Duration::from_secs(60))
-                    .build(),
-            )
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .load()
-            .await;
-        let mut config = aws_sdk_s3::config::Builder::from(&shared);
-        if shared.region().is_none() {
-            config = config.region(Region::new("us-east-1"));
-        }
-        let config = config
-            .force_path_style(path_style)
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
-            .build();
+        // The endpoint, region and credentials are the default chain's, as for the AWS tools.
+        let client = s3_client::client(ClientOptions {
+            endpoint_url: None,
+            region: None,
+            force_path_style: path_style,
+            credentials: None,
+            // A segment streams for as long as it takes; only silence is an error.
+            timeouts: TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(Duration::from_secs(60))
+                .build(),
+        })
+        .await;
         Ok(S3Store {
-            client: Client::from_conf(config),
+            client,
             bucket,
             prefix,
         })
@@ -115,8 +100,18 @@ impl S3Store {
     }
 }
 
-fn to_chrono(date: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
-    date.and_then(|d| DateTime::from_timestamp(d.secs(), d.subsec_nanos()))
+fn to_chrono(date: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<DateTime<Utc>> {
+    date.and_then(s3_client::to_chrono)
+}
+
+/// How a fetched object is locked, as S3 says.
+fn lock_of(name: &str, output: &GetObjectOutput) -> ObjectLock {
+    ObjectLock {
+        key: name.to_owned(),
+        lock_mode: output.object_lock_mode().map(|m| m.as_str().to_owned()),
+        retain_until: to_chrono(output.object_lock_retain_until_date()),
+        last_modified: to_chrono(output.last_modified()),
+    }
 }
 
 #[async_trait]
@@ -158,12 +153,7 @@ impl Store for S3Store {
             Err(e) if matches!(e.code(), Some("NoSuchKey") | Some("NotFound")) => return Ok(None),
             Err(e) => return Err(self.error("GetObject", name, e)),
         };
-        let lock = ObjectLock {
-            key: name.to_owned(),
-            lock_mode: output.object_lock_mode().map(|m| m.as_str().to_owned()),
-            retain_until: to_chrono(output.object_lock_retain_until_date()),
-            last_modified: to_chrono(output.last_modified()),
-        };
+        let lock = lock_of(name, &output);
         let bytes = output
             .body
             .collect()
@@ -183,12 +173,7 @@ impl Store for S3Store {
             .send()
             .await
             .map_err(|e| self.error("GetObject", name, e))?;
-        let lock = ObjectLock {
-            key: name.to_owned(),
-            lock_mode: output.object_lock_mode().map(|m| m.as_str().to_owned()),
-            retain_until: to_chrono(output.object_lock_retain_until_date()),
-            last_modified: to_chrono(output.last_modified()),
-        };
+        let lock = lock_of(name, &output);
         Ok((
             Box::new(BodyLines {
                 body: output.body,

@@ -82,6 +82,17 @@ impl DatabaseSource {
             .collect())
     }
 
+    /// The keys to verify with: those given (trusted), or, when none were
+    /// given, those the gateway published (not independently trusted); and
+    /// whether they were given. A chain a gateway signed verifies either way.
+    pub async fn keys(&self, trusted: Vec<Verifier>) -> Result<(Vec<Verifier>, bool), RunError> {
+        if trusted.is_empty() {
+            Ok((self.published_keys().await?, false))
+        } else {
+            Ok((trusted, true))
+        }
+    }
+
     /// Newest seq, for the progress bar.
     async fn head(&self) -> Option<u64> {
         store::head(&self.pool, &self.chain)

@@ -1,7 +1,7 @@
 //! verify-chain: prove a rack-gateway audit log was not altered, truncated or reordered.
 
 use clap::Parser;
-use tools::verify_chain::{self, Cli};
+use verify_chain::Cli;
 
 #[tokio::main]
 async fn main() {

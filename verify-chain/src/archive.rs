@@ -1,12 +1,6 @@
 //! Archive-format sources: an S3 bucket/prefix (`--s3`) or an export
-//! directory (`--dir`), both in the layout of events.md §5:
-//!
-//! ```text
-//! <prefix>/<chain>/segments/<first, 20 digits>-<last, 20 digits>.jsonl
-//! <prefix>/<chain>/checkpoints/<N, 20 digits>.note
-//! <prefix>/<chain>/keys/<key name>.vkey
-//! <prefix>/<chain>/start.json            (partial exports only)
-//! ```
+//! directory (`--dir`), both in the layout of events.md §5
+//! ([`events::archive`], the names the gateway writes).
 //!
 //! Opening a source lists it and checks that nothing is missing before a
 //! single event is read: segments contiguous from seq 1 (or from the
@@ -17,15 +11,13 @@
 //! read one segment at a time, one line at a time (constant memory).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use events::merkle::Hash;
+use events::archive::{Layout, StartPoint};
 use events::note::Verifier;
 use events::verify::Failure;
 use serde::Serialize;
-use tokio::io::AsyncReadExt as _;
 
 use super::RunError;
 
@@ -80,36 +72,12 @@ pub trait Store: Send + Sync {
     fn has_locks(&self) -> bool;
 }
 
-/// `start.json` of a partial export.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct StartPoint {
-    pub chain: String,
-    pub size: u64,
-    pub head: String,
-    pub frontier: Vec<String>,
-    pub checkpoint: String,
-}
-
-impl StartPoint {
-    pub fn frontier_hashes(&self) -> Result<Vec<Hash>, String> {
-        self.frontier
-            .iter()
-            .map(|h| {
-                hex::decode(h)
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or_else(|| format!("frontier hash {h:?} is not 64 hex characters"))
-            })
-            .collect()
-    }
-}
-
 /// An archive source, listed and checked for completeness.
 pub struct ArchiveSource {
     pub store: Box<dyn Store>,
     pub chain: String,
-    /// `<prefix>/<chain>/`.
-    pub root: String,
+    /// Names under `<prefix>/<chain>/`.
+    pub layout: Layout,
     /// (first, last, name), contiguous, in order.
     pub segments: Vec<(u64, u64, String)>,
     /// size → (name, note bytes).
@@ -154,11 +122,11 @@ impl ArchiveSource {
         chain: Option<&str>,
         policy: Option<LockPolicy>,
     ) -> Result<ArchiveSource, OpenError> {
-        let (chain, root) = find_chain(store.as_ref(), prefix, chain).await?;
+        let (chain, layout) = find_chain(store.as_ref(), prefix, chain).await?;
         let mut source = ArchiveSource {
             store,
             chain,
-            root,
+            layout,
             segments: Vec::new(),
             checkpoints: BTreeMap::new(),
             keys: Vec::new(),
@@ -171,10 +139,11 @@ impl ArchiveSource {
     }
 
     async fn load(&mut self) -> Result<(), OpenError> {
-        let root = self.root.clone();
+        let layout = self.layout.clone();
+        let root = layout.root();
         // Keys.
-        for name in self.store.list(&format!("{root}keys/")).await? {
-            if !name.ends_with(".vkey") {
+        for name in self.store.list(&layout.keys_prefix()).await? {
+            if !layout.is_key_key(&name) {
                 continue;
             }
             let object = self.read_required(&name).await?;
@@ -182,9 +151,9 @@ impl ArchiveSource {
             self.keys.push((name, text));
         }
         // start.json (partial exports).
-        let start_name = format!("{root}start.json");
+        let start_name = layout.start_key();
         if let Some(object) = self.store.read(&start_name).await? {
-            let start: StartPoint = serde_json::from_slice(&object.bytes).map_err(|e| {
+            let start = StartPoint::parse(&object.bytes).map_err(|e| {
                 OpenError::Integrity(Failure {
                     check: events::verify::CHECK_CHECKPOINT,
                     seq: None,
@@ -197,8 +166,8 @@ impl ArchiveSource {
             self.start = Some(start);
         }
         // Checkpoints.
-        for name in self.store.list(&format!("{root}checkpoints/")).await? {
-            let Some(size) = parse_padded_name(&name, "checkpoints/", ".note") else {
+        for name in self.store.list(&layout.checkpoints_prefix()).await? {
+            let Some(size) = layout.parse_checkpoint_key(&name) else {
                 return Err(OpenError::Integrity(Failure {
                     check: CHECK_ARCHIVE_OBJECTS,
                     seq: None,
@@ -213,8 +182,8 @@ impl ArchiveSource {
         }
         // Segments: contiguous from the start.
         let first_expected = self.start.as_ref().map_or(1, |s| s.size + 1);
-        for name in self.store.list(&format!("{root}segments/")).await? {
-            let Some((first, last)) = parse_segment_name(&name) else {
+        for name in self.store.list(&layout.segments_prefix()).await? {
+            let Some((first, last)) = layout.parse_segment_key(&name) else {
                 return Err(OpenError::Integrity(Failure {
                     check: CHECK_ARCHIVE_OBJECTS,
                     seq: None,
@@ -250,7 +219,7 @@ impl ArchiveSource {
                 }));
             }
             if !self.checkpoints.contains_key(&last) {
-                let note = format!("{root}checkpoints/{last:020}.note");
+                let note = layout.checkpoint_key(last);
                 return Err(missing(
                     note.clone(),
                     format!("the checkpoint {note} closing {name}"),
@@ -416,30 +385,6 @@ impl ArchiveEvents<'_> {
     }
 }
 
-/// `(first, last)` of `…/segments/<20>-<20>.jsonl`.
-pub fn parse_segment_name(name: &str) -> Option<(u64, u64)> {
-    let file = name.rsplit('/').next()?;
-    let stem = file.strip_suffix(".jsonl")?;
-    let (first, last) = stem.split_once('-')?;
-    let first = padded(first)?;
-    let last = padded(last)?;
-    (first >= 1 && last >= first).then_some((first, last))
-}
-
-fn parse_padded_name(name: &str, dir: &str, suffix: &str) -> Option<u64> {
-    if !name.contains(dir) {
-        return None;
-    }
-    let file = name.rsplit('/').next()?;
-    padded(file.strip_suffix(suffix)?).filter(|&n| n >= 1)
-}
-
-fn padded(text: &str) -> Option<u64> {
-    (text.len() == 20 && text.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| text.parse().ok())
-        .flatten()
-}
-
 /// Which chain under `prefix`: the one named, or the only one there. A
 /// `prefix` that is itself a chain directory (holds `segments/` or
 /// `checkpoints/`) is taken as is.
@@ -447,7 +392,7 @@ async fn find_chain(
     store: &dyn Store,
     prefix: &str,
     wanted: Option<&str>,
-) -> Result<(String, String), RunError> {
+) -> Result<(String, Layout), RunError> {
     let prefix = if prefix.is_empty() || prefix.ends_with('/') {
         prefix.to_owned()
     } else {
@@ -475,7 +420,7 @@ async fn find_chain(
                 )));
             }
         }
-        return Ok((chain, prefix));
+        return Ok((chain, Layout::at_root(&prefix)));
     }
     let chains: Vec<String> = dirs
         .iter()
@@ -507,143 +452,8 @@ async fn find_chain(
             }
         },
     };
-    Ok((chain.clone(), format!("{prefix}{chain}/")))
-}
-
-/// An export directory (or any directory in the archive layout).
-pub struct DirStore {
-    root: PathBuf,
-}
-
-impl DirStore {
-    pub fn new(root: &Path) -> DirStore {
-        DirStore {
-            root: root.to_path_buf(),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.root.join(name)
-    }
-}
-
-fn io_error(what: &str, e: std::io::Error) -> RunError {
-    RunError::new(format!("{what}: {e}"))
-}
-
-fn file_lock(name: &str) -> ObjectLock {
-    ObjectLock {
-        key: name.to_owned(),
-        lock_mode: None,
-        retain_until: None,
-        last_modified: None,
-    }
-}
-
-#[async_trait]
-impl Store for DirStore {
-    fn describe(&self) -> String {
-        self.root.display().to_string()
-    }
-
-    async fn list(&self, dir: &str) -> Result<Vec<String>, RunError> {
-        let path = self.path(dir);
-        let mut names = Vec::new();
-        let mut entries = match tokio::fs::read_dir(&path).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
-            Err(e) => return Err(io_error(&path.display().to_string(), e)),
-        };
-        while let Some(entry) = entries
-            .next_entry()
-            .await
-            .map_err(|e| io_error(&path.display().to_string(), e))?
-        {
-            if entry
-                .file_type()
-                .await
-                .map(|t| t.is_file())
-                .unwrap_or(false)
-            {
-                names.push(format!("{dir}{}", entry.file_name().to_string_lossy()));
-            }
-        }
-        names.sort();
-        Ok(names)
-    }
-
-    async fn list_dirs(&self, dir: &str) -> Result<Vec<String>, RunError> {
-        let path = self.path(dir);
-        let mut names = Vec::new();
-        let mut entries = tokio::fs::read_dir(&path)
-            .await
-            .map_err(|e| io_error(&path.display().to_string(), e))?;
-        while let Some(entry) = entries
-            .next_entry()
-            .await
-            .map_err(|e| io_error(&path.display().to_string(), e))?
-        {
-            if entry.file_type().await.map(|t| t.is_dir()).unwrap_or(false) {
-                names.push(format!("{dir}{}/", entry.file_name().to_string_lossy()));
-            }
-        }
-        names.sort();
-        Ok(names)
-    }
-
-    async fn read(&self, name: &str) -> Result<Option<Object>, RunError> {
-        match tokio::fs::read(self.path(name)).await {
-            Ok(bytes) => Ok(Some(Object {
-                bytes,
-                lock: file_lock(name),
-            })),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error(name, e)),
-        }
-    }
-
-    async fn open_lines(&self, name: &str) -> Result<(Box<dyn LineReader>, ObjectLock), RunError> {
-        let file = tokio::fs::File::open(self.path(name))
-            .await
-            .map_err(|e| io_error(name, e))?;
-        Ok((
-            Box::new(FileLines {
-                reader: tokio::io::BufReader::with_capacity(1 << 16, file),
-                name: name.to_owned(),
-            }),
-            file_lock(name),
-        ))
-    }
-
-    fn has_locks(&self) -> bool {
-        false
-    }
-}
-
-struct FileLines {
-    reader: tokio::io::BufReader<tokio::fs::File>,
-    name: String,
+    Ok((chain.clone(), Layout::at_root(&format!("{prefix}{chain}/"))))
 }
 
 /// Longest line accepted; an event envelope is far smaller.
 pub const MAX_LINE: usize = 16 << 20;
-
-#[async_trait]
-impl LineReader for FileLines {
-    async fn next_line(&mut self) -> Result<Option<Vec<u8>>, RunError> {
-        use tokio::io::AsyncBufReadExt;
-        let mut line = Vec::new();
-        let read = (&mut self.reader)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .await
-            .map_err(|e| io_error(&self.name, e))?;
-        if read == 0 {
-            return Ok(None);
-        }
-        if line.last() == Some(&b'\n') {
-            line.pop();
-        }
-        Ok(Some(line))
-    }
-}
