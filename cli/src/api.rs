@@ -1,4 +1,4 @@
-//! The gateway's HTTP API as the CLI uses it (IDENTITY-CONTRACT.md): CLI login,
+//! The gateway's HTTP API as the CLI uses it (README "Signing in"): CLI login,
 //! logout, `/info`, `/health` and the API-token endpoints.
 //!
 //! Every error the gateway answers with (`{"error": "..."}`, plus

@@ -1,4 +1,4 @@
-//! The CLI's own state: `config.json` in the config directory (behaviour §a).
+//! The CLI's own state: `config.json` in the config directory (README "The `rack-gateway` CLI").
 //!
 //! The file holds session secrets, so the directory is kept at 0700 and the file
 //! at 0600, and every save is atomic: a temporary file is created with mode 0600

@@ -1,5 +1,4 @@
-//! Passing commands through to the real `convox` CLI (behaviour §a "How Convox
-//! commands are wrapped", gaps §k 5).
+//! Passing commands through to the real `convox` CLI (README "The `rack-gateway` CLI").
 //!
 //! Every command the CLI does not own runs `convox <args…>` verbatim with
 //! `RACK_URL=<scheme>://convox:<token>@<host>[:port]<prefix>/api/v1/rack-proxy`,
@@ -54,8 +53,8 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// `RACK_URL` for convox. The token goes in the URL's password unescaped, and
-/// convox builds its Basic header from the URL's escaped user info (convox-api
-/// §2.3), so a token with characters outside `A-Z a-z 0-9 - . _ ~` would reach
+/// convox builds its Basic header from the URL's escaped user info (Go's
+/// `url.UserPassword` escaping), so a token with characters outside `A-Z a-z 0-9 - . _ ~` would reach
 /// the gateway altered: such a token is refused here rather than sent wrong.
 pub fn rack_url(gateway: &GatewayUrl, token: &str) -> anyhow::Result<String> {
     if token.is_empty()

@@ -7,7 +7,7 @@
 //! - [`environment`]: the environment variables, read once.
 //! - [`config`]: `config.json` (0700/0600, atomic saves).
 //! - [`racks`]: rack selection order, gateway URLs, which credential to send.
-//! - [`api`]: the gateway's HTTP API (IDENTITY-CONTRACT.md).
+//! - [`api`]: the gateway's HTTP API (README "Signing in").
 //! - [`login`]: CLI secret, device, polling `/complete` with a waiting state.
 //! - [`convox`]: finding convox, `RACK_URL`, passthrough with the exit code kept.
 //! - [`commands`]: one function per command.

@@ -1,5 +1,5 @@
 //! Which rack a command talks to, at which gateway URL, with which credential
-//! (behaviour §a "Rack selection order" and the API-token precedence).
+//! (README "The `rack-gateway` CLI": rack selection order and the API-token precedence).
 //!
 //! Selection: `--rack`, then `RACK_GATEWAY_RACK`, then `RACK_GATEWAY_URL` alone
 //! (label "(from environment)", and then an API token is required), then
@@ -213,7 +213,7 @@ impl fmt::Debug for Credential {
     }
 }
 
-/// "session expired or invalid" plus the login command to run (seed 001).
+/// "session expired or invalid" plus the login command to run.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("session expired or invalid\nPlease run: {login_command}")]
 pub struct SessionExpired {

@@ -1,4 +1,4 @@
-//! The archive format (events.md §5): where each object of a chain lives, in
+//! The archive format (docs/events.md §5): where each object of a chain lives, in
 //! the S3 bucket and in export bundles alike, and `start.json`, the point a
 //! partial export resumes from. Pure: the gateway's shipper and exporter
 //! write these names and bytes, `verify-chain` parses them.

@@ -1,4 +1,4 @@
-//! Checkpoints (events.md §4): a C2SP tlog-checkpoint body
+//! Checkpoints (docs/events.md §4): a C2SP tlog-checkpoint body
 //! (<https://c2sp.org/tlog-checkpoint>) inside a signed note.
 //!
 //! ```text

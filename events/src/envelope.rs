@@ -1,4 +1,4 @@
-//! The v1 event envelope (events.md §2) and its canonical bytes (§3).
+//! The v1 event envelope (docs/events.md §2) and its canonical bytes (§3).
 //!
 //! Two directions, two levels of trust:
 //! - [`Draft`] → [`Event`]: the appender fills in chain, seq, id, ts and prev,

@@ -1,4 +1,4 @@
-//! RFC 6962 / RFC 9162 §2.1 Merkle trees over the chain (events.md §4).
+//! RFC 6962 / RFC 9162 §2.1 Merkle trees over the chain (docs/events.md §4).
 //!
 //! Leaf `seq − 1` of the tree of size N is `leaf_hash(canonical(event seq))`.
 //! This module holds the hashing primitives and [`CompactRange`], the

@@ -1,4 +1,4 @@
-//! The streaming chain verifier (events.md §7): the checks `verify-chain` and
+//! The streaming chain verifier (docs/events.md §7): the checks `verify-chain` and
 //! the gateway share, over one pass of the events in seq order.
 //!
 //! Usage: [`ChainVerifier::new`] with the trusted keys, optionally
@@ -8,7 +8,7 @@
 //! [`push_line`](ChainVerifier::push_line) (archive lines) for every event in
 //! order, then [`finish`](ChainVerifier::finish).
 //!
-//! Checks (numbers as in events.md §7; check 4, database versus archive, is
+//! Checks (numbers as in docs/events.md §7; check 4, database versus archive, is
 //! done by the caller comparing two sources):
 //! 1. each event parses strictly, is canonical, and its hash is SHA-256 of
 //!    its canonical bytes; its chain is the expected one; a database row's

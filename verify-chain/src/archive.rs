@@ -1,5 +1,5 @@
 //! Archive-format sources: an S3 bucket/prefix (`--s3`) or an export
-//! directory (`--dir`), both in the layout of events.md §5
+//! directory (`--dir`), both in the layout of docs/events.md §5
 //! ([`events::archive`], the names the gateway writes).
 //!
 //! Opening a source lists it and checks that nothing is missing before a
@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::RunError;
 
-/// Check number for archive objects (an addition to events.md §7's five):
+/// Check number for archive objects (an addition to docs/events.md §7's five):
 /// every object that should be there is, under Object Lock as configured.
 pub const CHECK_ARCHIVE_OBJECTS: u8 = 6;
 

@@ -1,4 +1,4 @@
-//! The command line (interfaces.md: flags and subcommands are a contract),
+//! The command line (README "verify-chain": flags and subcommands are a contract),
 //! and `--key` values.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! `verify-chain`: the auditors' verifier (events.md §7, interfaces.md).
+//! `verify-chain`: the auditors' verifier (docs/events.md §7; README "verify-chain").
 //!
 //! It depends on the `events` crate (the format) and `s3-client` only,
 //! streams every source in constant memory, and never reports success on

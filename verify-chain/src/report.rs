@@ -1,5 +1,5 @@
 //! What is shown: progress on a terminal, the outcome as text or `--json`,
-//! and the exit code (interfaces.md).
+//! and the exit code (README "verify-chain").
 
 use std::io::IsTerminal;
 
@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::archive::ObjectLock;
 use crate::{Outcome, RunError};
 
-/// Exit codes (interfaces.md).
+/// Exit codes (README "verify-chain").
 pub const EXIT_VERIFIED: i32 = 0;
 pub const EXIT_INTEGRITY: i32 = 1;
 pub const EXIT_ERROR: i32 = 2;

@@ -143,7 +143,7 @@ async fn passthrough_with_flags(
     passthrough::run(&ctx, rest).await
 }
 
-/// `2024-02-15 10:30:00 UTC` (seed 001); text that is not RFC 3339 is shown as is.
+/// `2024-02-15 10:30:00 UTC`, as the original CLI prints it; text that is not RFC 3339 is shown as is.
 pub fn human_time(rfc3339: &str) -> String {
     DateTime::parse_from_rfc3339(rfc3339)
         .map(|t| {

@@ -1,5 +1,5 @@
 //! Test support: a small in-process fake gateway that implements the identity
-//! contract (IDENTITY-CONTRACT.md) on 127.0.0.1 port 0, and a sandbox that runs
+//! API (README "Signing in") on 127.0.0.1 port 0, and a sandbox that runs
 //! the real `rack-gateway` binary with its own HOME, config directory, browser
 //! recorder and fake `convox`.
 #![allow(dead_code)]

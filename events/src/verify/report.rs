@@ -11,7 +11,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::merkle::Hash;
 use crate::note::NoteError;
 
-/// Check numbers of events.md §7.
+/// Check numbers of docs/events.md §7.
 pub const CHECK_EVENT: u8 = 1;
 pub const CHECK_LINKS: u8 = 2;
 pub const CHECK_CHECKPOINT: u8 = 3;
@@ -21,7 +21,7 @@ pub const CHECK_CONSISTENCY: u8 = 5;
 /// One failure, as verify-chain prints it and its `--json` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Failure {
-    /// Check number of events.md §7.
+    /// Check number of docs/events.md §7.
     pub check: u8,
     pub seq: Option<u64>,
     /// Where the failing item came from: an object key, a file, "database".

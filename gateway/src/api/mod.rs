@@ -1,4 +1,4 @@
-//! The gateway's own JSON API (identity contract; behaviour §b). Every route
+//! The gateway's own JSON API (README "Signing in"). Every route
 //! takes a [`crate::auth::caller::Caller`] and asks `rbac` before acting;
 //! every change is an event appended through `accounts` or `auth::sessions`.
 //!

@@ -1,4 +1,4 @@
-//! CSRF tokens for cookie-authenticated browser requests (behaviour §g):
+//! CSRF tokens for cookie-authenticated browser requests (README "Signing in"):
 //! `base64(HMAC-SHA256(APP_SECRET_KEY, "csrf|" + session token))`, sent in
 //! `X-CSRF-Token` (or the `csrf_token` field of a plain HTML form) on every
 //! state-changing request that a `session_token` cookie authenticates.

@@ -1,4 +1,4 @@
-//! `rack-gateway-server` subcommands (interfaces.md): serve, and the operator
+//! `rack-gateway-server` subcommands (README "Operator commands"): serve, and the operator
 //! commands that share its settings. Each operator command that changes
 //! state appends its event (actor kind `system`, id = the OS user) and
 //! refuses bad input with a clear message, writing nothing.

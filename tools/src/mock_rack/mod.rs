@@ -1,5 +1,5 @@
 //! `mock-rack`: an in-memory stand-in for a Convox v3 rack API, close enough that the real
-//! `convox` CLI runs its everyday commands against it (see `shared/spec/convox-api.md`).
+//! `convox` CLI runs its everyday commands against it (README "The rack proxy").
 //!
 //! What it mimics because the CLI (or a gateway in front of it) can tell:
 //! - HTTP Basic auth on matched routes only; the username is ignored, a wrong password gives 401
