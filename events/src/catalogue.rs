@@ -32,8 +32,8 @@ use crate::envelope::{Actor, Draft};
 
 pub use accounts::{ApiTokenCreated, ApiTokenRevoked, UserCreated, UserDisabled, UserRoleChanged};
 pub use auth::{
-    LoginFailed, LoginStarted, LoginSucceeded, Logout, RateLimitExceeded, SessionCreated,
-    SessionRevoked,
+    LoginConfirmed, LoginFailed, LoginStarted, LoginSucceeded, Logout, RateLimitExceeded,
+    SessionCreated, SessionRevoked,
 };
 pub use chain::{AppendInDoubt, ArchiveShipped, AuditExported, CheckpointCreated, GatewayStarted};
 pub use proxy::{Decision, ProxyRequest, ProxyResponse};
@@ -147,6 +147,7 @@ catalogue! {
     ArchiveShipped => "archive.shipped", Bookkeeping;
     AuditExported => "audit.exported", Record;
     AppendInDoubt => "audit.append_in_doubt", Record;
+    LoginConfirmed => "auth.login.confirmed", Record;
 }
 
 /// The catalogue's entry for `event_type`; `None` for a type it does not know.

@@ -227,7 +227,18 @@ async fn authenticate(
             Ok(())
         }
         Err(AuthFailure::Unavailable) => Err(ProxyError::AuthUnavailable),
-        Err(failure) => Err(failed(failure)),
+        Err(failure) => {
+            // As on the API path: a web session seen idle or expired is revoked.
+            crate::auth::sessions::revoke_when_seen(
+                &state.pool,
+                &state.appender,
+                &secret,
+                failure,
+                &ctx.source(),
+            )
+            .await;
+            Err(failed(failure))
+        }
     }
 }
 

@@ -49,8 +49,39 @@ fn proxy_settings_are_checked() {
     assert_eq!(s.policy.run_blocked_services, ["web", "worker"]);
     assert_eq!(
         s.policy.admin_only_commands,
-        ["rails console", "rake db:migrate", "rake db:seed"]
+        [
+            "rails console",
+            "rails dbconsole",
+            "rails runner",
+            "rake db:migrate",
+            "rake db:seed",
+            "rake db:drop",
+            "rake db:schema:load"
+        ]
     );
+    assert!(s.policy.shell_commands_allowed.is_empty());
+}
+
+#[test]
+fn shell_commands_allowed_is_a_json_list_of_exact_commands() {
+    let mut env = base();
+    env.set(
+        "SHELL_COMMANDS_ALLOWED",
+        r#"["bin/a && bin/b", "echo 'x, y'"]"#,
+    );
+    let s = Settings::from_env(&env).unwrap();
+    assert_eq!(
+        s.policy.shell_commands_allowed,
+        ["bin/a && bin/b", "echo 'x, y'"]
+    );
+    for bad in ["bin/a && bin/b", r#"["ok", 3]"#, r#"[" "]"#] {
+        env.set("SHELL_COMMANDS_ALLOWED", bad);
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "SHELL_COMMANDS_ALLOWED",
+            "{bad}"
+        );
+    }
 }
 
 #[test]
@@ -356,6 +387,7 @@ fn everything() -> Env {
         ("ALLOW_RACK_UPDATE", "1"),
         ("RUN_BLOCKED_SERVICES", "web, scheduler"),
         ("ADMIN_ONLY_COMMANDS", "rails console, psql"),
+        ("SHELL_COMMANDS_ALLOWED", r#"["bin/check && bin/report"]"#),
     ])
 }
 
@@ -433,6 +465,9 @@ fn the_public_view_is_pinned() {
 "scheduler"
   ],
   "SESSION_TIMEOUT_MINUTES": 15,
+  "SHELL_COMMANDS_ALLOWED": [
+    "bin/check && bin/report"
+  ],
   "TLS": true,
   "TRUSTED_PROXY_CIDRS": [
 "10.0.0.0/8",
@@ -447,7 +482,7 @@ fn the_public_view_is_pinned() {
     assert_eq!(view, expected);
     assert_eq!(
         s.fingerprint(),
-        "cab9cbf6df9dd18078a446283ab5b0ed5d344703dbda8ef2b68f6d7f2eac474e"
+        "bf891d924f4b8bc28002f59cb4e43d186b1462bf0bc359e802b6d045bbed2554"
     );
 
     let defaults = Settings::from_env(&base()).unwrap();
@@ -506,6 +541,7 @@ fn the_public_view_is_pinned() {
 "worker"
   ],
   "SESSION_TIMEOUT_MINUTES": 5,
+  "SHELL_COMMANDS_ALLOWED": [],
   "TLS": false,
   "TRUSTED_PROXY_CIDRS": [],
   "VIEWER_USERS": [],

@@ -8,6 +8,7 @@ mod archive;
 mod archive_export;
 mod archive_resilience;
 mod browser;
+mod cli_login_confirmation;
 mod operator;
 mod proxy_access;
 mod proxy_audit;

@@ -321,3 +321,56 @@ fn web_pid(rack: &Rack) -> String {
         .id
         .clone()
 }
+
+/// A web session the proxy finds idle is refused and revoked, as on the API path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_web_sessions_seen_by_the_proxy_are_revoked() {
+    let rack = Rack::start().await;
+    let app = TestApp::build()
+        .rack(&rack.url())
+        .sign_in()
+        .env("SESSION_TIMEOUT_MINUTES", "5")
+        .spawn()
+        .await;
+    let session = app.signed_in_on_the_web(Role::Ops).await.token;
+    assert_eq!(app.proxy(&session).get("/apps").await.status(), 200);
+    sqlx::query("UPDATE session_activity SET last_seen_at = now() - interval '6 minutes'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let response = app.proxy(&session).get("/apps").await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["x-error-reason"], "idle_timeout");
+    let revoked = app.events_of("session.revoked").await;
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!(revoked[0]["data"]["reason"], "idle_timeout");
+    let response = app.proxy(&session).get("/apps").await;
+    assert_eq!(response.headers()["x-error-reason"], "revoked");
+    app.assert_projections_rebuild().await;
+}
+
+/// Shell syntax cannot hide an admin-only command from the proxy's policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shell_syntax_through_the_proxy_is_admin_only() {
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).spawn().await;
+    let ops = app.token(Role::Ops).await;
+    let admin = app.token(Role::Admin).await;
+    let pid = web_pid(&rack);
+    let exec = format!("/apps/myapp/processes/{pid}/exec");
+    let said = app
+        .proxy(&ops)
+        .websocket_text(&exec, &[("Command", "cat /etc/hosts | sh")])
+        .await;
+    assert!(said.contains("shell syntax"), "{said}");
+    let said = app
+        .proxy(&ops)
+        .websocket_text(&exec, &[("Command", "rake db:drop")])
+        .await;
+    assert!(said.contains("ADMIN_ONLY_COMMANDS"), "{said}");
+    let said = app
+        .proxy(&admin)
+        .websocket_text(&exec, &[("Command", "echo hi; echo there")])
+        .await;
+    assert!(said.contains("hi"), "{said}");
+}
