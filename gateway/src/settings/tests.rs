@@ -490,8 +490,12 @@ fn the_public_view_is_pinned() {
         r#"{
   "ADMIN_ONLY_COMMANDS": [
 "rails console",
+"rails dbconsole",
+"rails runner",
 "rake db:migrate",
-"rake db:seed"
+"rake db:seed",
+"rake db:drop",
+"rake db:schema:load"
   ],
   "ADMIN_USERS": [],
   "ALLOW_DESTRUCTIVE_ACTIONS": false,
