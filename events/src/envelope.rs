@@ -14,6 +14,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+mod canonical;
+
 /// Format version written into every event.
 pub const FORMAT_VERSION: u64 = 1;
 
@@ -155,23 +157,6 @@ pub enum EnvelopeError {
     NotCanonical,
 }
 
-/// The envelope without `hash`, borrowed, in the field order serde sees; the
-/// canonicaliser sorts keys, so the order here does not matter.
-#[derive(Serialize)]
-struct Unsealed<'a> {
-    v: u64,
-    chain: &'a str,
-    seq: u64,
-    id: &'a str,
-    ts: &'a str,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    actor: &'a Actor,
-    source: &'a Source,
-    data: &'a Value,
-    prev: &'a str,
-}
-
 impl Event {
     /// Place a validated draft at `seq` after `prev` and compute its hash.
     pub fn seal(
@@ -205,25 +190,18 @@ impl Event {
 
     /// `canonical(e)`: RFC 8785 bytes of the envelope without `hash` — what is hashed and stored.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let unsealed = Unsealed {
-            v: self.v,
-            chain: &self.chain,
-            seq: self.seq,
-            id: &self.id,
-            ts: &self.ts,
-            event_type: &self.event_type,
-            actor: &self.actor,
-            source: &self.source,
-            data: &self.data,
-            prev: &self.prev,
-        };
-        // Serialising plain strings, integers and a validated Value cannot fail.
-        serde_json_canonicalizer::to_vec(&unsealed).unwrap_or_default()
+        let mut out = Vec::with_capacity(512);
+        canonical::write_unsealed(&mut out, self);
+        out
     }
 
     /// One archive/export line: the full envelope, `hash` included, in canonical form (no newline).
     pub fn to_line(&self) -> Vec<u8> {
-        serde_json_canonicalizer::to_vec(self).unwrap_or_default()
+        let mut out = Vec::with_capacity(600);
+        let written = canonical::write_unsealed(&mut out, self);
+        let member = canonical::hash_member(&self.hash);
+        out.splice(written.hash_at..written.hash_at, member);
+        out
     }
 
     /// hex(SHA-256(canonical bytes)) recomputed now; compare with `self.hash`.
@@ -251,15 +229,30 @@ impl Event {
 
     /// Parse one archive line (full envelope with `hash`), strictly.
     pub fn from_line(line: &[u8]) -> Result<Event, EnvelopeError> {
+        Self::parse_line(line).map(|(event, _)| event)
+    }
+
+    /// [`from_line`](Event::from_line), also returning the event's canonical
+    /// bytes (the line without its `hash` member): what the verifier hashes,
+    /// cut from the one serialisation that proved the line canonical.
+    pub fn parse_line(line: &[u8]) -> Result<(Event, Vec<u8>), EnvelopeError> {
         let object = parse_object(line)?;
         let mut keys: Vec<&str> = ENVELOPE_KEYS.to_vec();
         keys.push("hash");
         check_keys(&object, &keys, "envelope")?;
         let event = event_from_object(object)?;
-        if event.to_line() != line {
+        let mut canonical = Vec::with_capacity(line.len());
+        let written = canonical::write_unsealed(&mut canonical, &event);
+        let member = canonical::hash_member(&event.hash);
+        let (before, after) = canonical.split_at(written.hash_at);
+        let is_canonical = line.len() == canonical.len() + member.len()
+            && line.starts_with(before)
+            && line[before.len()..].starts_with(&member)
+            && line.ends_with(after);
+        if !is_canonical {
             return Err(EnvelopeError::NotCanonical);
         }
-        Ok(event)
+        Ok((event, canonical))
     }
 }
 
