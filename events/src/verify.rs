@@ -30,6 +30,7 @@
 //! caller that ignores an error still cannot get a [`Summary`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::checkpoint::Checkpoint;
 use crate::envelope::GENESIS_PREV;
@@ -118,7 +119,7 @@ impl ChainVerifier {
     /// or file name, for error reports. One trailing `\n` is allowed; anything
     /// else that is not the canonical line fails check 1.
     pub fn push_line(&mut self, label: &str, line: &[u8]) -> Result<(), Failure> {
-        self.push_prepared(prepare_line(label, line))
+        self.push_prepared(prepare_line(&Arc::from(label), line))
     }
 
     /// The next event as [`prepare_stored`] or [`prepare_line`] found it.

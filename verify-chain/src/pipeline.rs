@@ -5,6 +5,7 @@
 //! constant: at most three batches are held.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use events::store::StoredRow;
@@ -20,7 +21,7 @@ pub const BATCH: usize = 2048;
 /// One event as read, before any check.
 pub enum Raw {
     Row(StoredRow),
-    Line { object: String, line: Vec<u8> },
+    Line { object: Arc<str>, line: Vec<u8> },
 }
 
 /// Why a source stopped giving events before its end.

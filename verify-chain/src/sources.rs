@@ -25,6 +25,7 @@
 //!   summary (`finish`).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use events::checkpoint::open_checkpoint_bytes;
 use events::merkle::Hash;
@@ -130,8 +131,15 @@ enum Events<'a> {
 struct Item {
     canonical: Vec<u8>,
     hash: String,
+    /// The object it came from; none for the database.
+    object: Option<Arc<str>>,
+}
+
+impl Item {
     /// Object or "database".
-    label: String,
+    fn label(&self) -> &str {
+        self.object.as_deref().unwrap_or("database")
+    }
 }
 
 struct Run<'a> {
@@ -173,12 +181,12 @@ impl Run<'_> {
                 } else {
                     String::new()
                 },
-                label: event.object.clone().unwrap_or_else(|| "database".into()),
+                object: event.object.clone(),
             },
             Err(_) => Item {
                 canonical: Vec::new(),
                 hash: String::new(),
-                label: String::new(),
+                object: None,
             },
         };
         if let Err(failure) = self.verifier.push_prepared(prepared) {
@@ -541,7 +549,7 @@ fn event_matches_primary(
             return Err(Failure {
                 check: CHECK_SOURCES,
                 seq: Some(seq),
-                object: Some(item.label.clone()),
+                object: Some(item.label().to_owned()),
                 expected: format!(
                     "event {seq} as in {} (hash {})",
                     primary.label, reference.hash
@@ -553,7 +561,8 @@ fn event_matches_primary(
                 },
                 message: format!(
                     "event {seq} differs between {} and {}",
-                    primary.label, item.label
+                    primary.label,
+                    item.label()
                 ),
             });
         }
@@ -597,12 +606,12 @@ fn primary_not_truncated(
     Err(Failure {
         check: CHECK_SOURCES,
         seq: Some(seq),
-        object: Some(item.label.clone()),
+        object: Some(item.label().to_owned()),
         expected: format!("event {seq} in {}", primary.label),
         found: format!("{} ends at seq {}", primary.label, seq - 1),
         message: format!(
             "truncated: {} holds event {seq}, but {} ends at seq {}",
-            item.label,
+            item.label(),
             primary.label,
             seq - 1
         ),

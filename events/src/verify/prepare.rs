@@ -6,6 +6,8 @@
 //!
 //! [`ChainVerifier::push_prepared`]: super::ChainVerifier::push_prepared
 
+use std::sync::Arc;
+
 use crate::envelope::{hash_hex, Event};
 use crate::merkle::{leaf_hash, Hash};
 
@@ -24,7 +26,7 @@ pub struct Prepared {
     /// The canonical bytes (envelope without `hash`), for callers that compare sources.
     pub canonical: Vec<u8>,
     /// Object key or file name it came from; none for a database row.
-    pub object: Option<String>,
+    pub object: Option<Arc<str>>,
 }
 
 /// An event that failed check 1 on its own; the message needs the position
@@ -34,7 +36,7 @@ pub enum Unprepared {
     /// A database row whose `seq` column is not a positive integer.
     BadSeqColumn(i64),
     /// A line that is not a canonical envelope with hash.
-    BadLine { object: String, error: String },
+    BadLine { object: Arc<str>, error: String },
     /// Any other failure, complete.
     Failed(Failure),
 }
@@ -53,7 +55,7 @@ impl Unprepared {
             Unprepared::BadLine { object, error } => Failure {
                 check: CHECK_EVENT,
                 seq: None,
-                object: Some(object),
+                object: Some(object.to_string()),
                 expected: "a canonical (RFC 8785) v1 envelope with hash".into(),
                 found: error,
                 message: format!(
@@ -112,10 +114,10 @@ pub fn prepare_stored(
 
 /// Check 1 of an archive/export line (full envelope with hash); `label` =
 /// object key or file name. One trailing `\n` is allowed.
-pub fn prepare_line(label: &str, line: &[u8]) -> Result<Prepared, Unprepared> {
+pub fn prepare_line(label: &Arc<str>, line: &[u8]) -> Result<Prepared, Unprepared> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let (event, canonical) = Event::parse_line(line).map_err(|e| Unprepared::BadLine {
-        object: label.to_owned(),
+        object: Arc::clone(label),
         error: e.to_string(),
     })?;
     let computed = hash_hex(&canonical);
@@ -128,10 +130,10 @@ pub fn prepare_line(label: &str, line: &[u8]) -> Result<Prepared, Unprepared> {
             "the event's hash is not SHA-256 of its canonical bytes".into(),
         )));
     }
-    Ok(prepared(event, canonical, Some(label.to_owned())))
+    Ok(prepared(event, canonical, Some(Arc::clone(label))))
 }
 
-fn prepared(event: Event, canonical: Vec<u8>, object: Option<String>) -> Prepared {
+fn prepared(event: Event, canonical: Vec<u8>, object: Option<Arc<str>>) -> Prepared {
     Prepared {
         seq: event.seq,
         chain: event.chain,
