@@ -6,5 +6,5 @@
 pub mod permissions;
 pub mod roles;
 
-pub use permissions::{authorize, Denial, DenialKind};
+pub use permissions::{authorize, cap_token_role, role_within, Denial, DenialKind};
 pub use roles::Role;

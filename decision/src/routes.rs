@@ -33,7 +33,7 @@ mod matcher;
 mod table;
 
 pub(crate) use form::parse_urlencoded;
-pub use form::{body_fields, request_form, BodyError, BodyPlan, FORM_BODY_LIMIT};
+pub use form::{body_fields, content_type, request_form, BodyError, BodyPlan, FORM_BODY_LIMIT};
 use form::{first, has};
 pub use matcher::{is_websocket_upgrade, match_route, RouteError};
 pub use table::ROUTES;

@@ -94,6 +94,25 @@ pub fn role_has(role: Role, permission: &str) -> bool {
     grants(role).iter().any(|g| grant_matches(g, permission))
 }
 
+/// Does `role` hold nothing that `bound` does not?
+pub fn role_within(role: Role, bound: Role) -> bool {
+    grants(role).iter().all(|grant| role_has(bound, grant))
+}
+
+/// What a token owned by a person may do: never more than the owner now may.
+/// The lower of the two roles when one holds nothing the other lacks;
+/// otherwise (e.g. a `cicd` token of a `viewer`) the token's role with the
+/// owner's as a ceiling: each permission must then be held by both.
+pub fn cap_token_role(token: Role, owner: Role) -> (Role, Option<Role>) {
+    if role_within(token, owner) {
+        (token, None)
+    } else if role_within(owner, token) {
+        (owner, None)
+    } else {
+        (token, Some(owner))
+    }
+}
+
 /// The lowest role holding `permission` (admin holds every gateway-defined permission).
 pub fn lowest_role_with(permission: &str) -> Option<Role> {
     Role::ALL.into_iter().find(|r| role_has(*r, permission))
@@ -161,6 +180,34 @@ pub fn authorize(role: Role, permission: &str) -> Result<(), Denial> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_is_capped_at_its_owners_role() {
+        use Role::*;
+        assert_eq!(cap_token_role(Admin, Viewer), (Viewer, None));
+        assert_eq!(cap_token_role(Deployer, Ops), (Ops, None));
+        assert_eq!(cap_token_role(Viewer, Admin), (Viewer, None));
+        assert_eq!(cap_token_role(Ops, Ops), (Ops, None));
+        // Not ordered: both must hold each permission.
+        assert_eq!(cap_token_role(Cicd, Viewer), (Cicd, Some(Viewer)));
+        assert_eq!(cap_token_role(Admin, Auditor), (Auditor, None));
+        assert_eq!(cap_token_role(Deployer, Auditor), (Deployer, Some(Auditor)));
+        for token in Role::ALL {
+            for owner in Role::ALL {
+                let (role, ceiling) = cap_token_role(token, owner);
+                for permission in grants(Admin).iter().chain(grants(token).iter()) {
+                    let allowed = role_has(role, permission)
+                        && ceiling.is_none_or(|c| role_has(c, permission));
+                    if allowed {
+                        assert!(
+                            role_has(token, permission) && role_has(owner, permission),
+                            "{token} token of {owner}: {permission}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn roles_inherit_and_admin_holds_everything() {

@@ -86,7 +86,7 @@ fn env_change_names_keys_only() {
 fn values_lose_their_secret_parts() {
     assert_eq!(
         redact_value("postgres://app:s3cret@db:5432/app"),
-        "postgres://app:[REDACTED]@db:5432/app"
+        "postgres://[REDACTED]@db:5432/app"
     );
     assert_eq!(
         redact_value("https://tok123@gw.example/x"),
@@ -118,6 +118,72 @@ fn values_lose_their_secret_parts() {
 }
 
 #[test]
+fn urls_keep_no_query_values_and_no_userinfo() {
+    assert_eq!(
+        redact_value("https://example.com/hook?sig=abc123&x=1&flag#frag"),
+        "https://example.com/hook?sig=[REDACTED]&x=[REDACTED]&flag#frag"
+    );
+    assert_eq!(
+        redact_value("curl 'https://user:pw@h.example/a?t=zz' -o x"),
+        "curl 'https://[REDACTED]@h.example/a?t=[REDACTED]' -o x"
+    );
+    assert_eq!(
+        redact_value("https://ci.example/build/42"),
+        "https://ci.example/build/42"
+    );
+    assert_eq!(
+        redact_value("s3://bucket/key?X-Amz-Signature=deadbeef and more"),
+        "s3://bucket/key?X-Amz-Signature=[REDACTED] and more"
+    );
+}
+
+#[test]
+fn well_known_token_shapes_are_masked_in_free_text() {
+    let cases = [
+        (
+            "GH ghp_16C7e42F292c6912E7710c838347Ae178B4a end",
+            "GH [REDACTED] end",
+        ),
+        (
+            "github_pat_11ABCDEFG0123456789_abcdefghijklmnop",
+            "[REDACTED]",
+        ),
+        (
+            "slack xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOp",
+            "slack [REDACTED]",
+        ),
+        ("xapp-1-A0123456789-0123456789012-abcdef", "[REDACTED]"),
+        (
+            "STRIPE=sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "STRIPE=[REDACTED]",
+        ),
+        ("rk_test_51Habcdefghijklmnop and", "[REDACTED] and"),
+        ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "[REDACTED]"),
+        ("key AKIAIOSFODNN7EXAMPLE", "key [REDACTED]"),
+        (
+            "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-abc_def",
+            "jwt [REDACTED]",
+        ),
+        (
+            "cert -----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE----- done",
+            "cert [REDACTED] done",
+        ),
+        (
+            "half -----BEGIN OPENSSH PUBLIC KEY----- MIIB",
+            "half [REDACTED]",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(redact_value(text), want, "{text}");
+        assert_eq!(redact_command(text), want, "{text}");
+    }
+    // Words that merely share a prefix are kept.
+    for text in ["sk_test_helper.rb", "ghp_x", "xoxb-", "rake work_test_all"] {
+        assert_eq!(redact_value(text), text);
+    }
+}
+
+#[test]
 fn commands_keep_their_shape() {
     assert_eq!(redact_command("sleep 3600"), "sleep 3600");
     assert_eq!(
@@ -126,7 +192,7 @@ fn commands_keep_their_shape() {
     );
     assert_eq!(
         redact_command("psql postgres://admin:hunter2@db/app -c 'select 1'"),
-        "psql postgres://admin:[REDACTED]@db/app -c 'select 1'"
+        "psql postgres://[REDACTED]@db/app -c 'select 1'"
     );
     assert_eq!(
         redact_command("API_KEY=abc123 ./run --password hunter2 --token=xyz -v"),

@@ -34,14 +34,16 @@ fn is_base64url(c: char) -> bool {
 }
 
 /// Remove secrets recognisable by their shape from any text: private-key
-/// blocks (the whole value), URL user-info passwords, gateway tokens
-/// (`rgw_sess_…`, `rgw_token_…`), JWTs, AWS access key ids, and the credential
-/// after `Basic`/`Bearer`.
+/// blocks (the whole value), other PEM blocks, URLs' user-info and query
+/// values, gateway tokens (`rgw_sess_…`, `rgw_token_…`), JWTs, AWS access
+/// key ids, GitHub, Slack and Stripe tokens, and the credential after
+/// `Basic`/`Bearer`.
 pub fn redact_value(value: &str) -> String {
     if value.contains("PRIVATE KEY") {
         return REDACTED.to_owned();
     }
-    let value = redact_userinfo(value);
+    let value = redact_pem_blocks(value);
+    let value = redact_urls(&value);
     // Runs of token characters (base64url and '.'), judged one by one.
     let mut out = String::with_capacity(value.len());
     let mut run = String::new();
@@ -86,6 +88,12 @@ fn judge_run(run: &str, after_scheme: bool) -> String {
     if run.starts_with("eyJ") && run.matches('.').count() >= 2 {
         return REDACTED.to_owned();
     }
+    if TOKEN_PREFIXES
+        .iter()
+        .any(|prefix| run.starts_with(prefix) && run.len() >= prefix.len() + MIN_TOKEN_BODY)
+    {
+        return REDACTED.to_owned();
+    }
     let aws = run.len() == 20
         && (run.starts_with("AKIA") || run.starts_with("ASIA"))
         && run
@@ -97,32 +105,102 @@ fn judge_run(run: &str, after_scheme: bool) -> String {
     run.to_owned()
 }
 
-/// `scheme://user:password@host` → `scheme://user:[REDACTED]@host`;
-/// `scheme://token@host` → `scheme://[REDACTED]@host`.
-fn redact_userinfo(value: &str) -> String {
+/// Token prefixes of well-known services, masked when at least
+/// [`MIN_TOKEN_BODY`] characters follow: GitHub (classic and fine-grained),
+/// Slack (bot, user, app, refresh, legacy), Stripe (secret, restricted, webhook).
+const TOKEN_PREFIXES: &[&str] = &[
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xoxr-",
+    "xoxs-",
+    "xoxe-",
+    "xapp-",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
+    "whsec_",
+];
+
+/// Characters a token must carry after its prefix (so `sk_test_helper.rb` stays).
+const MIN_TOKEN_BODY: usize = 16;
+
+/// PEM blocks (`-----BEGIN X-----` … `-----END X-----`, or to the end).
+fn redact_pem_blocks(value: &str) -> String {
+    const BEGIN: &str = "-----BEGIN ";
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find(BEGIN) {
+        out.push_str(&rest[..at]);
+        out.push_str(REDACTED);
+        let block = &rest[at..];
+        rest = match block.find("-----END ") {
+            Some(end) => {
+                let after = &block[end + "-----END ".len()..];
+                match after.find("-----") {
+                    Some(close) => &after[close + 5..],
+                    None => "",
+                }
+            }
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A URL keeps no user-info and no query values:
+/// `scheme://user:password@host/p?a=1&b` → `scheme://[REDACTED]@host/p?a=[REDACTED]&b`.
+/// (The user name can itself be the credential, as in `https://token@host`.)
+fn redact_urls(value: &str) -> String {
+    let ends_url = |c: char| matches!(c, '"' | '\'' | '<' | '>' | '`') || c.is_whitespace();
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(at) = rest.find("://") {
         let (head, tail) = rest.split_at(at + 3);
         out.push_str(head);
         let end = tail
-            .find(|c: char| {
-                matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>') || c.is_whitespace()
-            })
+            .find(|c: char| matches!(c, '/' | '?' | '#') || ends_url(c))
             .unwrap_or(tail.len());
         let authority = &tail[..end];
         match authority.rfind('@') {
             Some(userinfo_end) => {
-                let userinfo = &authority[..userinfo_end];
-                match userinfo.split_once(':') {
-                    Some((user, _)) => out.push_str(&format!("{user}:{REDACTED}")),
-                    None => out.push_str(REDACTED),
-                }
+                out.push_str(REDACTED);
                 out.push_str(&authority[userinfo_end..]);
             }
             None => out.push_str(authority),
         }
-        rest = &tail[end..];
+        let tail = &tail[end..];
+        let url_end = tail.find(ends_url).unwrap_or(tail.len());
+        let (url, after) = tail.split_at(url_end);
+        match url.split_once('?') {
+            Some((path, query)) => {
+                out.push_str(path);
+                out.push('?');
+                let (query, fragment) = match query.find('#') {
+                    Some(hash) => query.split_at(hash),
+                    None => (query, ""),
+                };
+                let pairs: Vec<String> = query
+                    .split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((name, value)) if !value.is_empty() => format!("{name}={REDACTED}"),
+                        _ => pair.to_owned(),
+                    })
+                    .collect();
+                out.push_str(&pairs.join("&"));
+                out.push_str(fragment);
+            }
+            None => out.push_str(url),
+        }
+        rest = after;
     }
     out.push_str(rest);
     out

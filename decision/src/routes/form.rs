@@ -24,14 +24,36 @@ pub enum BodyError {
         "unsupported content type for this route: send an application/x-www-form-urlencoded form"
     )]
     UnsupportedMediaType,
+    /// 415: a `Content-Type` with bytes outside printable ASCII. Go's
+    /// `mime.ParseMediaType` lower-cases and trims it with Unicode rules
+    /// (`applİcation/…` and a trailing no-break space still name a form), so
+    /// on a route whose form decides, we refuse what we cannot read the same way.
+    #[error(
+        "the Content-Type header is not printable ASCII: send application/x-www-form-urlencoded"
+    )]
+    UndecodableContentType,
+    /// 400: several `Content-Type` headers. Go reads the first; a proxy in
+    /// between may read another: on a route whose form decides, send one.
+    #[error("more than one Content-Type header: send exactly one")]
+    DuplicateContentType,
 }
 
 impl BodyError {
     pub fn status(&self) -> http::StatusCode {
-        http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+        match self {
+            BodyError::DuplicateContentType => http::StatusCode::BAD_REQUEST,
+            BodyError::UnsupportedMediaType | BodyError::UndecodableContentType => {
+                http::StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+        }
     }
 }
 
+/// The media type as Go's `mime.ParseMediaType` returns it: the part before
+/// the first `;`, lower-cased and trimmed (parameters, even malformed, do not
+/// change it: `net/http` parses the form whatever `ParseMediaType`'s error).
+/// For the printable-ASCII values [`content_type`] lets through on form
+/// routes, ASCII lower-casing and trimming are exactly Go's.
 fn media_type(content_type: Option<&str>) -> String {
     content_type
         .unwrap_or_default()
@@ -40,6 +62,37 @@ fn media_type(content_type: Option<&str>) -> String {
         .unwrap_or_default()
         .trim()
         .to_ascii_lowercase()
+}
+
+/// The request's `Content-Type`, as the body readers take it. On a route
+/// whose form the decision reads ([`Route::inspect_form`]), a value the rack
+/// could read differently is refused: several headers (400), or bytes
+/// outside printable ASCII (415). Elsewhere the first value, lossily.
+pub fn content_type(route: &Route, headers: &http::HeaderMap) -> Result<Option<String>, BodyError> {
+    let mut values = headers.get_all(http::header::CONTENT_TYPE).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if !route.inspect_form {
+        return Ok(Some(String::from_utf8_lossy(first.as_bytes()).into_owned()));
+    }
+    if values.next().is_some() {
+        return Err(BodyError::DuplicateContentType);
+    }
+    let bytes = first.as_bytes();
+    if !bytes
+        .iter()
+        .all(|b| *b == b'\t' || (0x20..0x7f).contains(b))
+    {
+        return Err(BodyError::UndecodableContentType);
+    }
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// Go's `net/http` reads a form from the body only for these methods
+/// (`parsePostForm`); for any other, `r.Form` is the query alone.
+fn method_reads_body_form(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH")
 }
 
 impl Route {
@@ -69,6 +122,9 @@ pub fn body_fields(
     if body.is_empty() {
         return Ok(Vec::new());
     }
+    if route.body != BodyFormat::EnvLines && !method_reads_body_form(route.method) {
+        return Ok(Vec::new());
+    }
     match (route.body, media_type(content_type).as_str()) {
         (BodyFormat::EnvLines, _) => Ok(vec![(
             "env".to_owned(),
@@ -96,10 +152,49 @@ pub fn request_form(
     all
 }
 
+/// Go's `url.ParseQuery`, pair for pair: split on `&` only; a pair holding a
+/// `;` anywhere, or a malformed `%` escape in its name or value, is skipped
+/// (Go reports an error and `r.Form` goes on without it); `+` is a space.
+/// Empty pairs are skipped; a pair without `=` is a name with an empty value.
+/// Bytes that are not UTF-8 after unescaping are kept as U+FFFD.
 pub(crate) fn parse_urlencoded(bytes: &[u8]) -> Vec<(String, String)> {
-    form_urlencoded::parse(bytes)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+    bytes
+        .split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty() && !pair.contains(&b';'))
+        .filter_map(|pair| {
+            let (name, value) = match pair.iter().position(|b| *b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &b""[..]),
+            };
+            Some((query_unescape(name)?, query_unescape(value)?))
+        })
         .collect()
+}
+
+/// Go's `url.QueryUnescape`: `+` is a space, `%XX` a byte; any other `%` fails.
+fn query_unescape(bytes: &[u8]) -> Option<String> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let high = hex(*bytes.get(i + 1)?)?;
+                let low = hex(*bytes.get(i + 2)?)?;
+                out.push(high << 4 | low);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            other => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 /// A field's first value, as Go's `r.FormValue` reads it.
 pub(super) fn first<'a>(form: Option<&'a [(String, String)]>, name: &str) -> Option<&'a str> {

@@ -471,3 +471,89 @@ fn the_form_is_body_then_query_like_go() {
     );
     assert!(request_form(None, None).is_empty());
 }
+
+/// What Go's `url.ParseQuery` keeps, pair for pair (`net/url` `parseQuery`).
+#[test]
+fn urlencoded_forms_are_parsed_exactly_as_go_parses_them() {
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        ("a=1&b=2", &[("a", "1"), ("b", "2")]),
+        // A `;` anywhere in a pair drops the pair (Go 1.17+), not the rest.
+        ("a=1;b=2&command=ls", &[("command", "ls")]),
+        ("command=rake%3Bdb&x=y;z", &[("command", "rake;db")]),
+        // A malformed escape drops its pair: the rack then runs the next one.
+        (
+            "command=%zz&command=rake+db:drop",
+            &[("command", "rake db:drop")],
+        ),
+        ("command=abc%4&x=1", &[("x", "1")]),
+        ("%41=%4a%4B", &[("A", "JK")]),
+        // Empty pairs are skipped; no `=` is an empty value; an empty name is kept.
+        ("&&a&=b&c=", &[("a", ""), ("", "b"), ("c", "")]),
+        ("a=b=c", &[("a", "b=c")]),
+        ("plus=a+b%2Bc", &[("plus", "a b+c")]),
+    ];
+    for (query, want) in cases {
+        assert_eq!(request_form(Some(query), None), pairs(want), "{query}");
+    }
+}
+
+#[test]
+fn content_types_are_read_as_go_reads_them_or_refused() {
+    let release = m("POST", "/apps/myapp/releases").unwrap().route;
+    let fields = |ct: &str| body_fields(release, Some(ct), b"env=A%3D1").unwrap();
+    // Case, spaces and parameters (even malformed) do not hide a form from Go.
+    for ct in [
+        "APPLICATION/X-WWW-FORM-URLENCODED",
+        " application/x-www-form-urlencoded \t; charset=utf-8",
+        "application/x-www-form-urlencoded;",
+        "application/x-www-form-urlencoded; charset",
+        "application/x-www-form-urlencoded;;=;x",
+    ] {
+        assert_eq!(fields(ct), pairs(&[("env", "A=1")]), "{ct:?}");
+        assert_eq!(release.body_plan(Some(ct)), Ok(BodyPlan::Buffer), "{ct:?}");
+    }
+    // Not a form to Go either.
+    for ct in [
+        "application/x-www-form-urlencoded, text/plain",
+        "text/plain",
+        "application/x-www-form-urlencodedx",
+    ] {
+        assert!(fields(ct).is_empty(), "{ct:?}");
+    }
+    let mut headers = HeaderMap::new();
+    assert_eq!(content_type(release, &headers), Ok(None));
+    // Go lower-cases and trims with Unicode rules ("applİcation" → "application",
+    // a trailing no-break space trimmed): a header we cannot read the same way is refused.
+    for bytes in [
+        &b"application/x-www-form-urlencoded\xc2\xa0"[..],
+        "appl\u{130}cation/x-www-form-urlencoded".as_bytes(),
+        b"application/x-www-form-urlencoded\xff",
+    ] {
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_bytes(bytes).unwrap(),
+        );
+        let refused = content_type(release, &headers).unwrap_err();
+        assert_eq!(refused, BodyError::UndecodableContentType);
+        assert_eq!(refused.status(), http::StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    // Two headers: Go reads the first, something in between may read another.
+    let mut headers = HeaderMap::new();
+    headers.append(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain"),
+    );
+    headers.append(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    let refused = content_type(release, &headers).unwrap_err();
+    assert_eq!(refused, BodyError::DuplicateContentType);
+    assert_eq!(refused.status(), http::StatusCode::BAD_REQUEST);
+    // Routes whose body is not read keep the first value.
+    let object = m("POST", "/apps/myapp/objects/tmp/a.tgz").unwrap().route;
+    assert_eq!(
+        content_type(object, &headers),
+        Ok(Some("text/plain".to_owned()))
+    );
+}

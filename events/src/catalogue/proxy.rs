@@ -44,7 +44,9 @@ pub struct ProxyRequest {
     /// Redacted query, form fields and Convox option headers (`query`, `form`,
     /// `headers`); `null` when the request was refused before they were read.
     pub params: Value,
-    /// An env change: the keys it adds, removes and changes (never values).
+    /// An env change: the new env's keys (never values); what it adds,
+    /// removes and changes is on the `proxy.response`, because the rack's
+    /// current env is read only once this event is committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env_change: Option<EnvChange>,
     /// A run or exec command as the rack will read it, redacted.
@@ -78,6 +80,9 @@ pub enum EnvChange {
     },
     /// The rack's current env could not be read: the new env's keys only.
     Unreadable { error: String, keys: Vec<String> },
+    /// On `proxy.request`: the keys of the env asked for (the change itself
+    /// is on `proxy.response`).
+    Requested { keys: Vec<String> },
 }
 
 /// `proxy.response`.
@@ -112,6 +117,10 @@ pub struct ProxyResponse {
     /// The rack failed: it never got the request, or its reply broke off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_error: Option<UpstreamError>,
+    /// An env change: the keys it added, removed and changed, read from the
+    /// rack's env after the `proxy.request` was committed (or why it could not be).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env_change: Option<EnvChange>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

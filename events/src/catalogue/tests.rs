@@ -287,6 +287,39 @@ fn proxy_request_leaves_out_what_does_not_apply() {
 }
 
 #[test]
+fn env_changes_round_trip_as_their_own_variant() {
+    for change in [
+        EnvChange::Requested {
+            keys: vec!["A".into()],
+        },
+        EnvChange::Unreadable {
+            error: "e".into(),
+            keys: vec!["A".into()],
+        },
+        EnvChange::Keys {
+            added: vec![],
+            removed: vec!["B".into()],
+            changed: vec![],
+        },
+    ] {
+        let text = serde_json::to_string(&change).unwrap();
+        let back: EnvChange = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, change, "{text}");
+    }
+    pinned(
+        &ProxyResponse {
+            env_change: Some(EnvChange::Keys {
+                added: vec!["NEW".into()],
+                removed: vec![],
+                changed: vec![],
+            }),
+            ..plain_response()
+        },
+        r#"{"bytes_in":0,"bytes_out":12,"env_change":{"added":["NEW"],"changed":[],"removed":[]},"kind":"http","latency_us":1234,"request_id":"r1","status":200}"#,
+    );
+}
+
+#[test]
 fn proxy_request_refusals() {
     pinned(
         &ProxyRequest {
@@ -336,6 +369,7 @@ fn plain_response() -> ProxyResponse {
         frames_out: None,
         rack_request_id: None,
         upstream_error: None,
+        env_change: None,
     }
 }
 

@@ -12,7 +12,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use decision::rbac::permissions::authorize;
 use events::catalogue::EventPayload;
 use events::store::AppendError;
 use events::Source;
@@ -102,7 +101,7 @@ async fn authorized(state: &AppState, headers: &HeaderMap) -> Result<Principal, 
         }
         Err(failure) => return Err(unauthorized(failure)),
     };
-    if let Err(denial) = authorize(principal.role, EXPORT_PERMISSION) {
+    if let Err(denial) = principal.authorize(EXPORT_PERMISSION) {
         return Err(error(StatusCode::FORBIDDEN, denial.message));
     }
     Ok(principal)

@@ -10,7 +10,6 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
-use decision::rbac::authorize;
 
 use super::client::ClientInfo;
 use super::principal::{self, AuthFailure, Principal, SessionRules};
@@ -41,7 +40,7 @@ impl Caller {
     /// Refuse unless the caller's role holds `permission` (the standard denial
     /// message). MFA, when it comes, adds the route's MFA level check here.
     pub fn authorize(&self, permission: &str) -> Result<(), ApiError> {
-        authorize(self.principal.role, permission).map_err(ApiError::from)
+        self.principal.authorize(permission).map_err(ApiError::from)
     }
 }
 

@@ -36,7 +36,12 @@ pub struct Principal {
     /// The user's email (sessions) or the token owner's (tokens with an owner).
     pub email: Option<String>,
     pub name: Option<String>,
+    /// The role it acts with: for a token owned by a person, never more than
+    /// the owner's current role (`decision::rbac::cap_token_role`).
     pub role: Role,
+    /// A token whose role and owner's role are not ordered: the owner's role,
+    /// which must hold every permission too ([`Principal::authorize`]).
+    pub ceiling: Option<Role>,
     pub token_name: Option<String>,
     /// Sessions: `web` or `cli`.
     pub channel: Option<String>,
@@ -59,6 +64,16 @@ impl Principal {
                 email: self.email.clone(),
                 role: Some(self.role.to_string()),
             },
+        }
+    }
+
+    /// May this caller use `permission`? Its role must hold it, and so must
+    /// its [`ceiling`](Principal::ceiling), if any.
+    pub fn authorize(&self, permission: &str) -> Result<(), decision::rbac::Denial> {
+        decision::rbac::authorize(self.role, permission)?;
+        match self.ceiling {
+            Some(owner) => decision::rbac::authorize(owner, permission),
+            None => Ok(()),
         }
     }
 
@@ -166,6 +181,8 @@ pub async fn authenticate(
             if token.expires_at.is_some_and(|at| at <= now) {
                 return Err(AuthFailure::Expired);
             }
+            let token_role: Role = token.role.parse().map_err(|_| AuthFailure::Unknown)?;
+            // A token is never stronger than its owner now is.
             let owner = match token.user_id {
                 Some(id) => {
                     let user = projections::users::by_id(pool, id)
@@ -179,7 +196,14 @@ pub async fn authenticate(
                 }
                 None => None,
             };
-            let role: Role = token.role.parse().map_err(|_| AuthFailure::Unknown)?;
+            let (role, ceiling) = match &owner {
+                Some(user) => {
+                    let owner_role: Role =
+                        user.role.parse().map_err(|_| AuthFailure::OwnerDisabled)?;
+                    decision::rbac::cap_token_role(token_role, owner_role)
+                }
+                None => (token_role, None),
+            };
             Ok(Principal {
                 kind: CredentialKind::ApiToken,
                 credential_id: token.id,
@@ -187,6 +211,7 @@ pub async fn authenticate(
                 email: token.user_email.clone(),
                 name: owner.and_then(|u| u.name),
                 role,
+                ceiling,
                 token_name: Some(token.name),
                 channel: None,
                 expires_at: token.expires_at,
@@ -228,6 +253,7 @@ pub async fn authenticate(
                 email: Some(user.email),
                 name: user.name,
                 role,
+                ceiling: None,
                 token_name: None,
                 channel: Some(session.channel),
                 expires_at: Some(session.expires_at),

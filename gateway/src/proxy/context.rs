@@ -38,8 +38,11 @@ pub struct RequestContext {
     pub permission: Option<String>,
     /// Redacted request parameters.
     pub params: Value,
-    /// Keys an env change adds, removes and changes (never values).
+    /// An env change's new keys, for `proxy.request` (never values).
     pub env_change: Option<EnvChange>,
+    /// The keys it adds, removes and changes, read after `proxy.request`
+    /// committed, for `proxy.response`.
+    pub env_diff: Option<EnvChange>,
     /// The run/exec command as the rack will read it, redacted.
     pub command: Option<String>,
     /// Set once `proxy.request` with decision `allow` is committed.
@@ -75,6 +78,7 @@ impl RequestContext {
             permission: None,
             params: Value::Null,
             env_change: None,
+            env_diff: None,
             command: None,
             request_seq: None,
             scrubber: redact::Scrubber::new(),

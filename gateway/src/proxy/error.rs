@@ -50,12 +50,17 @@ pub enum ProxyError {
     BadUpgrade(String),
     /// RBAC or policy said no.
     Forbidden(Denial),
+    /// A browser's cross-site request (`Origin` of another host, or
+    /// `Sec-Fetch-Site: cross-site`/`same-site`) to a websocket or a
+    /// state-changing route: what riding a cached credential looks like.
+    BrowserRequest(String),
     /// The client's request body broke off while it was being sent on.
     ClientBodyBroken,
     /// A form the proxy must read to decide is larger than `PROXY_MAX_FORM_BYTES`.
     FormTooLarge { limit: usize },
-    /// A form the proxy must read to decide is not url-encoded (it could not be inspected).
-    FormUnreadable(String),
+    /// A form the proxy must read to decide could not be read as the rack
+    /// would read it (415), or its `Content-Type` is ambiguous (400).
+    FormUnreadable(decision::routes::BodyError),
     /// The audit event could not be committed: nothing happens (fail closed).
     AuditUnavailable(String),
     /// Authentication could not be checked (the database did not answer).
@@ -83,6 +88,7 @@ impl ProxyError {
             | ProxyError::BadUpgrade(_)
             | ProxyError::ClientBodyBroken
             | ProxyError::Forbidden(_)
+            | ProxyError::BrowserRequest(_)
             | ProxyError::FormTooLarge { .. }
             | ProxyError::FormUnreadable(_) => Fault::Client,
             ProxyError::RackUnreachable(_)
@@ -105,9 +111,9 @@ impl ProxyError {
             | ProxyError::BadUpgrade(_)
             | ProxyError::ClientBodyBroken => StatusCode::BAD_REQUEST,
             ProxyError::UnknownRoute(_) => StatusCode::NOT_FOUND,
-            ProxyError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ProxyError::Forbidden(_) | ProxyError::BrowserRequest(_) => StatusCode::FORBIDDEN,
             ProxyError::FormTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ProxyError::FormUnreadable(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProxyError::FormUnreadable(why) => why.status(),
             ProxyError::AuditUnavailable(_) | ProxyError::AuthUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -130,6 +136,7 @@ impl ProxyError {
             ProxyError::BadUpgrade(_) => "bad_upgrade",
             ProxyError::ClientBodyBroken => "client_body_broken",
             ProxyError::Forbidden(_) => "forbidden",
+            ProxyError::BrowserRequest(_) => "browser_request",
             ProxyError::FormTooLarge { .. } => "form_too_large",
             ProxyError::FormUnreadable(_) => "form_unreadable",
             ProxyError::AuditUnavailable(_) => "audit_unavailable",
@@ -158,10 +165,13 @@ impl ProxyError {
             ProxyError::BadUpgrade(why) => format!("invalid websocket upgrade: {why}"),
             ProxyError::ClientBodyBroken => "the request body could not be read".into(),
             ProxyError::Forbidden(denial) => denial.message.clone(),
+            ProxyError::BrowserRequest(what) => format!(
+                "refused: {what}; the rack proxy is for the CLI, not for pages in a browser"
+            ),
             ProxyError::FormTooLarge { limit } => {
                 format!("request body larger than {limit} bytes")
             }
-            ProxyError::FormUnreadable(why) => why.clone(),
+            ProxyError::FormUnreadable(why) => why.to_string(),
             ProxyError::AuditUnavailable(_) | ProxyError::AuthUnavailable => {
                 "the gateway cannot record this request right now, so it was not performed; try again shortly".into()
             }
@@ -199,11 +209,10 @@ impl ProxyError {
         let headers = response.headers_mut();
         match &self {
             ProxyError::Unauthenticated(failure) => {
+                // No `WWW-Authenticate` challenge: a browser would prompt for
+                // the credential and then send it, cached, with any page's
+                // request (the CLI never needs the challenge).
                 headers.insert("x-error-reason", HeaderValue::from_static(failure.reason()));
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"rack-gateway\""),
-                );
             }
             ProxyError::RateLimited { retry_after_secs } => {
                 headers.insert("x-error-reason", HeaderValue::from_static("rate_limited"));
@@ -311,16 +320,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unauthenticated_carries_reason_and_challenge() {
+    async fn unauthenticated_carries_reason_and_no_challenge() {
         let mut accept = HeaderMap::new();
         accept.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         let response =
             ProxyError::Unauthenticated(AuthFailure::Expired).into_response(&accept, "r");
         assert_eq!(response.status(), 401);
         assert_eq!(response.headers()["x-error-reason"], "expired");
-        assert_eq!(
-            response.headers()[header::WWW_AUTHENTICATE],
-            "Basic realm=\"rack-gateway\""
+        assert!(
+            response.headers().get(header::WWW_AUTHENTICATE).is_none(),
+            "no Basic challenge: a browser would cache the credential"
         );
         let body = axum::body::to_bytes(response.into_body(), 1024)
             .await

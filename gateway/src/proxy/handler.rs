@@ -4,6 +4,7 @@
 //! 1. [`authenticate`]: the failed-authentication gate (429), no browser
 //!    cookies, credentials (401);
 //! 2. [`match_route`]: normalise the path (400), match the route (404, never forwarded);
+//!    then [`refuse_browser_requests`] (403: a browser's cross-site websocket or write);
 //! 3. [`read_decision_inputs`]: the form where the decision needs it
 //!    (413/415), the redacted parameters and command;
 //! 4. [`authorize`]: RBAC, then policy (403; exec sessions are told in-band);
@@ -95,6 +96,7 @@ async fn proxy(
 ) -> Result<Ending, ProxyError> {
     authenticate(state, ctx, &parts.headers).await?;
     let matched = match_route(ctx, &parts.method)?;
+    refuse_browser_requests(ctx, &parts)?;
     let (body, form) = read_decision_inputs(state, ctx, &matched, &parts.headers, body).await?;
     if let Err(refusal) = authorize(state, ctx, &matched, &parts.headers, &form) {
         return refuse_exec_in_band(state, ctx, &matched, &mut parts, refusal).await;
@@ -256,6 +258,58 @@ fn match_route(ctx: &mut RequestContext, method: &Method) -> Result<RouteMatch, 
     Ok(matched)
 }
 
+/// No browser rides a cached credential: a websocket or a state-changing
+/// request (anything but GET and HEAD) carrying `Sec-Fetch-Site: cross-site`
+/// or `same-site`, or an `Origin` that is not this gateway's own host, is
+/// refused (403). The convox CLI sends no `Sec-Fetch-*` header, and on
+/// websockets an `Origin` naming the host it was given, which is the `Host`
+/// it sends (see the README, "Security model").
+fn refuse_browser_requests(ctx: &RequestContext, parts: &Parts) -> Result<(), ProxyError> {
+    let state_changing = !matches!(parts.method, Method::GET | Method::HEAD);
+    if !(ctx.websocket || state_changing) {
+        return Ok(());
+    }
+    let headers = &parts.headers;
+    for site in headers.get_all("sec-fetch-site") {
+        let site = String::from_utf8_lossy(site.as_bytes())
+            .trim()
+            .to_ascii_lowercase();
+        if site == "cross-site" || site == "same-site" {
+            return Err(ProxyError::BrowserRequest(format!(
+                "a {site} browser request (Sec-Fetch-Site)"
+            )));
+        }
+    }
+    let host = headers
+        .get(header::HOST)
+        .map(|h| {
+            String::from_utf8_lossy(h.as_bytes())
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .or_else(|| {
+            parts
+                .uri
+                .authority()
+                .map(|a| a.as_str().to_ascii_lowercase())
+        });
+    for origin in headers.get_all(header::ORIGIN) {
+        let origin = String::from_utf8_lossy(origin.as_bytes())
+            .trim()
+            .to_ascii_lowercase();
+        let authority = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .map(|rest| rest.trim_end_matches('/'));
+        if authority.is_none() || authority != host.as_deref() {
+            return Err(ProxyError::BrowserRequest(
+                "a request from a page of another origin (Origin)".to_owned(),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Read what the decision needs: the form (bounded: 413; not inspectable:
 /// 415) where the route's permission or policy depends on it, and the
 /// redacted parameters and command the record will hold. Returns the body
@@ -267,14 +321,12 @@ async fn read_decision_inputs(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(OutgoingBody, Vec<(String, String)>), ProxyError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let content_type =
+        routes::content_type(matched.route, headers).map_err(ProxyError::FormUnreadable)?;
     let plan = matched
         .route
         .body_plan(content_type.as_deref())
-        .map_err(|e| ProxyError::FormUnreadable(e.to_string()))?;
+        .map_err(ProxyError::FormUnreadable)?;
     let (outgoing_body, fields) = match plan {
         BodyPlan::Stream => (OutgoingBody::Stream(body), None),
         BodyPlan::Buffer => {
@@ -285,11 +337,18 @@ async fn read_decision_inputs(
                 .min(routes::FORM_BODY_LIMIT);
             let bytes = read_form(body, limit).await?;
             let fields = routes::body_fields(matched.route, content_type.as_deref(), &bytes)
-                .map_err(|e| ProxyError::FormUnreadable(e.to_string()))?;
+                .map_err(ProxyError::FormUnreadable)?;
             (OutgoingBody::Buffered(bytes), Some(fields))
         }
     };
-    let form = routes::request_form(ctx.query.as_deref(), fields.as_deref());
+    // A websocket is forwarded without its query (the rack never sees it),
+    // so a query `command` must not stand in for the `Command` header.
+    let forwarded_query = if ctx.websocket {
+        None
+    } else {
+        ctx.query.as_deref()
+    };
+    let form = routes::request_form(forwarded_query, fields.as_deref());
     ctx.params = redact::request_params(matched, ctx.query.as_deref(), headers, Some(&form));
     ctx.command =
         routes::command_of(matched, headers, Some(&form)).map(|c| redact::redact_command(&c));
@@ -304,14 +363,20 @@ fn authorize(
     headers: &HeaderMap,
     form: &[(String, String)],
 ) -> Result<(), ProxyError> {
-    let role = ctx
-        .principal
-        .as_ref()
-        .map(|p| p.role)
-        .ok_or(ProxyError::Internal(
-            "no principal after authentication".into(),
-        ))?;
-    match policy::decide(&state.settings.policy, role, matched, headers, Some(form)) {
+    let (role, ceiling) =
+        ctx.principal
+            .as_ref()
+            .map(|p| (p.role, p.ceiling))
+            .ok_or(ProxyError::Internal(
+                "no principal after authentication".into(),
+            ))?;
+    let decide = |role| policy::decide(&state.settings.policy, role, matched, headers, Some(form));
+    // A token whose owner's role is not ordered with its own: both must allow.
+    let decided = decide(role).and_then(|permission| match ceiling {
+        Some(owner) => decide(owner),
+        None => Ok(permission),
+    });
+    match decided {
         Ok(permission) => {
             ctx.permission = Some(permission.to_owned());
             Ok(())
@@ -360,10 +425,11 @@ async fn prepare_upstream<'a>(
 }
 
 /// Commit `proxy.request` (decision `allow`) before anything is forwarded:
-/// if the chain will not take it, nothing is (503). From here on, the request
-/// owes a `proxy.response`; `cancelled` records it if the client hangs up.
-/// An env change first reads the rack's current env, to record which keys
-/// it changes; if that read failed, the request ends once it is recorded.
+/// if the chain will not take it, nothing is (503), not even a read. From
+/// here on, the request owes a `proxy.response`; `cancelled` records it if
+/// the client hangs up. An env change then reads the rack's current env, to
+/// record on its `proxy.response` which keys it changes; if that read
+/// failed, the change is not sent.
 async fn audit_request(
     state: &AppState,
     ctx: &mut RequestContext,
@@ -372,7 +438,12 @@ async fn audit_request(
     upstream: &Upstream<'_>,
     cancelled: &mut Option<PendingResponse>,
 ) -> Result<(), ProxyError> {
-    let env_read = read_env_change(upstream.rack, ctx, matched, form, &upstream.headers).await;
+    let new_env = env_change_of(ctx, matched, form);
+    if let Some((_, new_env)) = new_env {
+        ctx.env_change = Some(EnvChange::Requested {
+            keys: redact::env_keys(new_env),
+        });
+    }
     let role = ctx.principal.as_ref().map(|p| p.role.to_string());
     let reason = format!(
         "{} allowed for role {}",
@@ -398,7 +469,12 @@ async fn audit_request(
         CLIENT_CLOSED_REQUEST,
         "http",
     ));
-    env_read
+    match new_env {
+        Some((app, new_env)) => {
+            read_env_change(upstream.rack, ctx, app, new_env, &upstream.headers).await
+        }
+        None => Ok(()),
+    }
 }
 
 /// Send the request on: a websocket bridge, or HTTP.
@@ -445,27 +521,34 @@ async fn read_form(body: Body, limit: usize) -> Result<Bytes, ProxyError> {
     }
 }
 
+/// An env change's app and new env (the `env` field as the rack reads it).
+fn env_change_of<'f>(
+    ctx: &RequestContext,
+    matched: &'f RouteMatch,
+    form: &'f [(String, String)],
+) -> Option<(&'f str, &'f str)> {
+    if ctx.permission.as_deref() != Some("convox:env:set") {
+        return None;
+    }
+    let app = matched.param("app")?;
+    let new_env = form
+        .iter()
+        .find(|(k, _)| k == "env")
+        .map(|(_, v)| v.as_str())?;
+    Some((app, new_env))
+}
+
 /// For an env change, the keys it adds, removes and changes (from the rack's
-/// current env); set on the context before `proxy.request` is written. The
-/// error (the env could not be read) is returned after the request is recorded.
+/// current env), for its `proxy.response`. Read only after `proxy.request`
+/// is committed: the rack sees nothing the chain does not hold. The error
+/// (the env could not be read) ends the request unsent.
 async fn read_env_change(
     rack: &Rack,
     ctx: &mut RequestContext,
-    matched: &RouteMatch,
-    form: &[(String, String)],
+    app: &str,
+    new_env: &str,
     headers: &HeaderMap,
 ) -> Result<(), ProxyError> {
-    if ctx.permission.as_deref() != Some("convox:env:set") {
-        return Ok(());
-    }
-    let (Some(app), Some(new_env)) = (
-        matched.param("app"),
-        form.iter()
-            .find(|(k, _)| k == "env")
-            .map(|(_, v)| v.as_str()),
-    ) else {
-        return Ok(());
-    };
     // The reads carry this request's id and actor; the rack client adds its own credentials.
     let mut read_headers = HeaderMap::new();
     for name in ["x-request-id", "convox-actor", "user-agent", "version"] {
@@ -476,7 +559,7 @@ async fn read_env_change(
     match rack.current_env(app, &read_headers).await {
         Ok(old_env) => {
             let change = redact::env_change(&old_env, new_env);
-            ctx.env_change = Some(EnvChange::Keys {
+            ctx.env_diff = Some(EnvChange::Keys {
                 added: change.added,
                 removed: change.removed,
                 changed: change.changed,
@@ -484,7 +567,7 @@ async fn read_env_change(
             Ok(())
         }
         Err(detail) => {
-            ctx.env_change = Some(EnvChange::Unreadable {
+            ctx.env_diff = Some(EnvChange::Unreadable {
                 error: "the current env could not be read".to_owned(),
                 keys: redact::env_keys(new_env),
             });

@@ -114,6 +114,7 @@ pub fn response_event(ctx: &RequestContext, latency_us: u64, exchange: &Exchange
                 code: (*code).to_owned(),
                 detail: detail.clone(),
             }),
+        env_change: ctx.env_diff.clone(),
     }
     .draft(ctx.actor())
     .with_source(ctx.source())

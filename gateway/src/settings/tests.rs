@@ -592,3 +592,19 @@ fn every_variable_read_is_described() {
         ["BIND_ADDRESS", "CHECKPOINT_SIGNING_KEY_FILE"]
     );
 }
+
+#[test]
+fn a_rack_host_carrying_credentials_is_refused_without_repeating_them() {
+    let mut env = base();
+    env.set(
+        "RACK_HOST",
+        "https://convox:rack-pw-1234@rack.internal:5443",
+    );
+    let error = Settings::from_env(&env).unwrap_err();
+    assert_eq!(error.name, "RACK_HOST");
+    assert!(!error.to_string().contains("rack-pw-1234"), "{error}");
+    assert!(error.to_string().contains("RACK_TOKEN"), "{error}");
+    let mut env = base();
+    env.set("RACK_HOST", "https://rack.internal:5443");
+    assert!(Settings::from_env(&env).is_ok());
+}

@@ -12,6 +12,7 @@ mod operator;
 mod proxy_access;
 mod proxy_audit;
 mod proxy_cli;
+mod proxy_hardening;
 mod proxy_redaction;
 mod proxy_tls;
 mod proxy_upload;

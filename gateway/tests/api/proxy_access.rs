@@ -568,10 +568,9 @@ async fn bad_credentials_get_401_with_a_reason_and_are_recorded() {
         let response = app.proxy_with(authorization.as_deref()).get("/apps").await;
         assert_eq!(response.status(), 401, "{what}");
         assert_eq!(response.headers()["x-error-reason"], reason, "{what}");
-        assert_eq!(
-            response.headers()["www-authenticate"],
-            "Basic realm=\"rack-gateway\"",
-            "{what}"
+        assert!(
+            response.headers().get("www-authenticate").is_none(),
+            "{what}: no Basic challenge"
         );
         let id = request_id(&response);
         let events = app.proxy_events_for(&id).await;

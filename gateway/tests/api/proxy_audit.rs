@@ -213,8 +213,11 @@ async fn env_changes_are_recorded_as_keys_never_values() {
     let events = app.proxy_events_for(&id).await;
     let request = &events[0].2;
     assert_eq!(request["permission"], "convox:env:set");
+    assert_eq!(request["env_change"], json!({"keys": ["A", "DB_PASSWORD"]}));
+    // The diff is read after proxy.request committed, so it is on the response.
+    assert_eq!(events[1].1, "proxy.response");
     assert_eq!(
-        request["env_change"],
+        events[1].2["env_change"],
         json!({"added": ["DB_PASSWORD"], "removed": [], "changed": ["A"]})
     );
     assert_eq!(
@@ -296,6 +299,8 @@ async fn an_unreachable_rack_is_recorded_as_an_upstream_failure() {
     let events = app.proxy_events_for(&id).await;
     assert_eq!(events[0].2["env_change"]["keys"], json!(["X"]));
     assert_eq!(events[1].2["upstream_error"]["code"], "env_unreadable");
+    assert_eq!(events[1].2["env_change"]["keys"], json!(["X"]));
+    assert!(events[1].2["env_change"]["error"].is_string(), "{events:?}");
 
     // Websockets too.
     let request = app.proxy(&admin).websocket_request("/apps/myapp/logs", &[]);

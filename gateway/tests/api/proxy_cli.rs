@@ -200,12 +200,15 @@ async fn a_deployer_sets_env_deploys_and_reads_logs() {
         !chain.contains(secret_value),
         "an env value entered the chain"
     );
-    let env_event = app
-        .proxy_events()
-        .await
-        .into_iter()
+    let events = app.proxy_events().await;
+    let env_request = events
+        .iter()
         .find(|(_, t, d)| t == "proxy.request" && d["permission"] == "convox:env:set")
         .expect("the env change's proxy.request");
+    let env_event = events
+        .iter()
+        .find(|(_, t, d)| t == "proxy.response" && d["request_id"] == env_request.2["request_id"])
+        .expect("the env change's proxy.response");
     assert_eq!(
         env_event.2["env_change"]["added"],
         serde_json::json!(["PLAIN", "STRIPE_SECRET"])

@@ -1,0 +1,323 @@
+//! What a security review of the proxy found, each tried as an attacker
+//! would: forms the rack reads but the gateway would not, a query standing in
+//! for the exec `Command` header, a rack read before its audit, browsers
+//! riding a cached credential, and tokens stronger than their owners.
+
+use serde_json::json;
+use tools::mock_rack::SEED_APP;
+
+use crate::helpers::{request_id, requester, Rack, Role, TestApp, UPGRADE};
+
+/// A form the rack would parse is never forwarded unread: a `Content-Type`
+/// Go reads as a form but we cannot read the same way is refused, and so
+/// are two `Content-Type` headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_the_rack_would_read_is_never_forwarded_unread() {
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).spawn().await;
+    let deployer = app.token(Role::Deployer).await;
+    let body = b"env=A%3D1%0ASTOLEN%3D2";
+    let cases: [(&[(&str, &str)], u16); 3] = [
+        // Go trims the no-break space (Unicode whitespace) and reads a form.
+        (
+            &[("Content-Type", "application/x-www-form-urlencoded\u{a0}")],
+            415,
+        ),
+        // Go lower-cases U+0130 to `i`: a form to the rack.
+        (
+            &[("Content-Type", "appl\u{130}cation/x-www-form-urlencoded")],
+            415,
+        ),
+        (
+            &[
+                ("Content-Type", "text/plain"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            400,
+        ),
+    ];
+    for (headers, status) in cases {
+        let before = rack.recorded().len();
+        let response = app
+            .proxy(&deployer)
+            .raw("POST", "/apps/myapp/releases", headers, body)
+            .await;
+        assert_eq!(response.status, status, "{headers:?}: {}", response.head);
+        assert_eq!(
+            rack.recorded().len(),
+            before,
+            "{headers:?} reached the rack"
+        );
+    }
+    // Read as Go reads it: case, spaces and parameters do not hide the form.
+    let response = app
+        .proxy(&deployer)
+        .raw(
+            "POST",
+            "/apps/myapp/releases",
+            &[(
+                "Content-Type",
+                "Application/X-WWW-Form-URLEncoded ; charset",
+            )],
+            body,
+        )
+        .await;
+    assert_eq!(response.status, 200, "{}", response.head);
+    let id = response.header("x-request-id").expect("request id");
+    let events = app.proxy_events_for(&id).await;
+    assert_eq!(events[0].2["permission"], "convox:env:set", "{events:?}");
+    assert_eq!(events[0].2["env_change"], json!({"keys": ["A", "STOLEN"]}));
+}
+
+/// A websocket is forwarded without its query: the exec command recorded and
+/// judged is the `Command` header the rack runs, never a query `command`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_command_does_not_stand_in_for_the_exec_header() {
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).spawn().await;
+    let ops = app.token(Role::Ops).await;
+    let pid = web_pid(&rack);
+    let text = app
+        .proxy(&ops)
+        .websocket_text(
+            &format!("/apps/myapp/processes/{pid}/exec?command=ls"),
+            &[("Command", "echo from-header")],
+        )
+        .await;
+    assert!(text.contains("from-header"), "{text}");
+    let request = app
+        .proxy_events()
+        .await
+        .into_iter()
+        .rfind(|(_, t, d)| {
+            t == "proxy.request" && d["route"] == "GET /apps/{app}/processes/{pid}/exec"
+        })
+        .expect("the exec's proxy.request");
+    assert_eq!(request.2["command"], "echo from-header", "{request:?}");
+    // Nor can a harmless query hide an admin-only header from the policy.
+    let request = app.proxy(&ops).websocket_request(
+        &format!("/apps/myapp/processes/{pid}/exec?command=ls"),
+        &[("Command", "rails console")],
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut said = String::new();
+    while let Some(Ok(message)) = futures::StreamExt::next(&mut socket).await {
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = message {
+            said.push_str(&t);
+        }
+    }
+    assert!(said.contains("require admin role"), "{said}");
+}
+
+/// The env pre-read is a rack call: it happens only once `proxy.request` is
+/// committed, so with the chain unable to commit the rack sees nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_env_read_reaches_the_rack_before_its_audit() {
+    let rack = Rack::start().await;
+    let app = TestApp::build()
+        .rack(&rack.url())
+        .env("AUDIT_APPEND_TIMEOUT_MS", "500")
+        .spawn()
+        .await;
+    let deployer = app.token(Role::Deployer).await;
+    // Warm the credential path so only the append is left to fail.
+    assert_eq!(app.proxy(&deployer).get("/apps").await.status(), 200);
+    let before = rack.recorded().len();
+    let mut lock = app.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE events IN EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let response = app
+        .proxy(&deployer)
+        .post_form("/apps/myapp/releases", &[("env", "A=2")])
+        .await;
+    assert_eq!(response.status(), 503);
+    lock.rollback().await.unwrap();
+    let reached: Vec<String> = rack.recorded()[before..]
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(
+        reached.is_empty(),
+        "the rack saw {reached:?} before its audit"
+    );
+}
+
+/// No Basic challenge (a browser would cache the credential), and a
+/// browser's cross-site request to a websocket or a state-changing route is
+/// refused and recorded; the CLI's own `Origin` (its host) still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_cannot_ride_a_cached_credential() {
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).spawn().await;
+    let admin = app.token(Role::Admin).await;
+    let response = app.proxy_with(None).get("/apps").await;
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().get("www-authenticate").is_none());
+
+    let before = rack.recorded().len();
+    type Call<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>);
+    let refused: [Call; 4] = [
+        (
+            "POST",
+            "/apps/myapp/services/web/restart",
+            vec![("Origin", "https://evil.example")],
+        ),
+        (
+            "DELETE",
+            "/apps/myapp/processes/p-1",
+            vec![("Sec-Fetch-Site", "cross-site")],
+        ),
+        (
+            "POST",
+            "/apps/myapp/services/web/restart",
+            vec![("Origin", "null")],
+        ),
+        (
+            "GET",
+            "/apps/myapp/logs",
+            [UPGRADE.to_vec(), vec![("Origin", "https://evil.example")]].concat(),
+        ),
+    ];
+    for (method, path, headers) in &refused {
+        let response = app.proxy(&admin).raw(method, path, headers, b"").await;
+        assert_eq!(response.status, 403, "{method} {path} {headers:?}");
+        let body = String::from_utf8_lossy(&response.body);
+        assert!(body.contains("not for pages in a browser"), "{body}");
+        let id = response.header("x-request-id").unwrap();
+        let events = app.proxy_events_for(&id).await;
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].2["decision"], "deny");
+        assert_eq!(events[0].2["error"], "browser_request");
+    }
+    assert_eq!(
+        rack.recorded().len(),
+        before,
+        "a browser request reached the rack"
+    );
+
+    // Reads are not state-changing; the CLI's websocket Origin is its own host.
+    let read = app
+        .proxy(&admin)
+        .raw("GET", "/apps", &[("Origin", "https://evil.example")], b"")
+        .await;
+    assert_eq!(read.status, 200);
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let origin = format!("https://{host}");
+    let text = app
+        .proxy(&admin)
+        .websocket_text(
+            "/apps/myapp/logs",
+            &[("Origin", &origin), ("Follow", "false")],
+        )
+        .await;
+    assert!(!text.is_empty());
+}
+
+/// A token owned by a person acts with the lower of its role and the
+/// owner's current role; a disabled owner's token stops at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_is_never_stronger_than_its_owner_now_is() {
+    let rack = Rack::start().await;
+    let app = TestApp::build().rack(&rack.url()).spawn().await;
+    let by = requester();
+    let users = |email: &'static str, role: &'static str| {
+        let app = &app;
+        let by = &by;
+        async move {
+            gateway::accounts::users::add(&app.pool, &app.state.appender, by, email, role, None)
+                .await
+                .unwrap();
+        }
+    };
+    users("owner@example.com", "admin").await;
+    users("ci-owner@example.com", "deployer").await;
+    users("auditor@example.com", "auditor").await;
+    let admin_token = app
+        .create_token("owned-admin", Role::Admin, Some("owner@example.com"), None)
+        .await
+        .secret;
+    let cicd_token = app
+        .create_token("owned-cicd", Role::Cicd, Some("ci-owner@example.com"), None)
+        .await
+        .secret;
+    let auditors_token = app
+        .create_token(
+            "owned-deployer",
+            Role::Deployer,
+            Some("auditor@example.com"),
+            None,
+        )
+        .await
+        .secret;
+    let restart = |secret: String| {
+        let app = &app;
+        async move {
+            app.proxy(&secret)
+                .request(reqwest::Method::POST, "/apps/myapp/services/web/restart")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(restart(admin_token.clone()).await.status(), 200);
+    assert_eq!(app.proxy(&cicd_token).get("/apps").await.status(), 200);
+
+    for (email, role) in [
+        ("owner@example.com", "viewer"),
+        ("ci-owner@example.com", "viewer"),
+    ] {
+        gateway::accounts::users::set_role(&app.pool, &app.state.appender, &by, email, role)
+            .await
+            .unwrap();
+    }
+    // The admin token now acts as a viewer: reads pass, a restart does not.
+    assert_eq!(app.proxy(&admin_token).get("/apps").await.status(), 200);
+    let response = restart(admin_token.clone()).await;
+    assert_eq!(response.status(), 403);
+    let id = request_id(&response);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("requires ops role"), "{text}");
+    let events = app.proxy_events_for(&id).await;
+    assert_eq!(events[0].2["decision"], "deny");
+    // Its API calls too: creating a token needs admin.
+    let api = app
+        .client
+        .get(app.url("/api/v1/api-tokens"))
+        .bearer_auth(&admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 403);
+    // Roles that are not ordered: both must hold each permission. A deployer
+    // token of an auditor reads nothing from the rack (the auditor holds no
+    // `convox:*`); a cicd token of a viewer keeps what both hold.
+    let response = app.proxy(&auditors_token).get("/apps").await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(app.proxy(&cicd_token).get("/apps").await.status(), 200);
+
+    gateway::accounts::users::disable(
+        &app.pool,
+        &app.state.appender,
+        &by,
+        "owner@example.com",
+        None,
+    )
+    .await
+    .unwrap();
+    let response = app.proxy(&admin_token).get("/apps").await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["x-error-reason"], "user_disabled");
+}
+
+fn web_pid(rack: &Rack) -> String {
+    rack.app(SEED_APP)
+        .expect("seed app")
+        .processes
+        .iter()
+        .find(|p| p.name == "web")
+        .expect("web process")
+        .id
+        .clone()
+}
