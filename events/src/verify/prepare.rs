@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+use sha2::{Digest, Sha256};
+
 use crate::envelope::{hash_hex, Event};
 use crate::merkle::{leaf_hash, Hash};
 
@@ -94,10 +96,9 @@ pub fn prepare_stored(
             "the row's canonical bytes are not a valid envelope",
         )
     })?;
-    let computed = hash_hex(canonical);
-    if computed != stored_hash {
+    if !hash_matches(canonical, stored_hash) {
         return Err(failed(
-            computed,
+            hash_hex(canonical),
             stored_hash.to_owned(),
             "the stored hash is not SHA-256 of the stored canonical bytes",
         ));
@@ -120,17 +121,22 @@ pub fn prepare_line(label: &Arc<str>, line: &[u8]) -> Result<Prepared, Unprepare
         object: Arc::clone(label),
         error: e.to_string(),
     })?;
-    let computed = hash_hex(&canonical);
-    if computed != event.hash {
+    if !hash_matches(&canonical, &event.hash) {
         return Err(Unprepared::Failed(event_failure(
             event.seq,
             Some(label),
-            computed,
+            hash_hex(&canonical),
             event.hash.clone(),
             "the event's hash is not SHA-256 of its canonical bytes".into(),
         )));
     }
     Ok(prepared(event, canonical, Some(Arc::clone(label))))
+}
+
+/// hex(SHA-256(bytes)) == `hex`, without building a string per event.
+fn hash_matches(bytes: &[u8], hex: &str) -> bool {
+    let mut text = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(bytes), &mut text).is_ok() && text == hex.as_bytes()
 }
 
 fn prepared(event: Event, canonical: Vec<u8>, object: Option<Arc<str>>) -> Prepared {
