@@ -365,6 +365,7 @@ fn plain_response() -> ProxyResponse {
         request_seq: None,
         duration_us: None,
         closed_by: None,
+        closed_reason: None,
         frames_in: None,
         frames_out: None,
         rack_request_id: None,

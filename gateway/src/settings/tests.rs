@@ -388,6 +388,10 @@ fn everything() -> Env {
         ("RUN_BLOCKED_SERVICES", "web, scheduler"),
         ("ADMIN_ONLY_COMMANDS", "rails console, psql"),
         ("SHELL_COMMANDS_ALLOWED", r#"["bin/check && bin/report"]"#),
+        ("RACK_RESPONSE_TIMEOUT_SECONDS", "45"),
+        ("RACK_SLOW_RESPONSE_TIMEOUT_SECONDS", "600"),
+        ("STREAM_REAUTHORIZE_SECONDS", "3"),
+        ("WEBSOCKET_IDLE_TIMEOUT_SECONDS", "300"),
     ])
 }
 
@@ -468,6 +472,10 @@ fn the_public_view_is_pinned() {
   "SHELL_COMMANDS_ALLOWED": [
     "bin/check && bin/report"
   ],
+  "RACK_RESPONSE_TIMEOUT_SECONDS": 45,
+  "RACK_SLOW_RESPONSE_TIMEOUT_SECONDS": 600,
+  "STREAM_REAUTHORIZE_SECONDS": 3,
+  "WEBSOCKET_IDLE_TIMEOUT_SECONDS": 300,
   "TLS": true,
   "TRUSTED_PROXY_CIDRS": [
 "10.0.0.0/8",
@@ -482,7 +490,7 @@ fn the_public_view_is_pinned() {
     assert_eq!(view, expected);
     assert_eq!(
         s.fingerprint(),
-        "bf891d924f4b8bc28002f59cb4e43d186b1462bf0bc359e802b6d045bbed2554"
+        "adbab57d557d55874e63be49b565b77fd93f740e6afcb625b908afb8480a7afc"
     );
 
     let defaults = Settings::from_env(&base()).unwrap();
@@ -546,6 +554,10 @@ fn the_public_view_is_pinned() {
   ],
   "SESSION_TIMEOUT_MINUTES": 5,
   "SHELL_COMMANDS_ALLOWED": [],
+  "RACK_RESPONSE_TIMEOUT_SECONDS": 60,
+  "RACK_SLOW_RESPONSE_TIMEOUT_SECONDS": 900,
+  "STREAM_REAUTHORIZE_SECONDS": 5,
+  "WEBSOCKET_IDLE_TIMEOUT_SECONDS": 900,
   "TLS": false,
   "TRUSTED_PROXY_CIDRS": [],
   "VIEWER_USERS": [],
