@@ -67,7 +67,7 @@ async fn rack_info_params_ps_releases_logs_and_instances() {
     let out = cli.run(&["rack", "releases"]).await.ok();
     assert!(out.stdout.contains("3.19.0"), "{out:?}");
 
-    let out = cli.run(&["rack", "logs"]).await.ok();
+    let out = cli.run(&["rack", "logs", "--no-follow"]).await.ok();
     assert!(out.stdout.contains(" system/k8s/api-"), "{out:?}");
     // Non-/app websockets are preceded by a throwaway GET /racks, which the rack 404s.
     assert!(has_request(&rack, "GET", "/racks"));

@@ -682,6 +682,7 @@ async fn binary_with_tls_prints_the_fingerprint_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn followed_logs_stay_open_and_exec_lasts_as_long_as_its_command() {
     let rack = start_rack_with(MockRackConfig {
+        password: PASSWORD.to_string(),
         follow_interval: Duration::from_millis(200),
         ..MockRackConfig::default()
     })
