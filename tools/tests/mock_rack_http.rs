@@ -410,12 +410,13 @@ async fn websocket_framing_exec_markers_and_in_band_errors() {
     assert_eq!(execs[0].tty, Some(false));
     assert_eq!(execs[1].exit_code, 42);
 
-    // Log streams: prefixed lines, then the end frame, even with Follow.
+    // Log streams without Follow: prefixed lines, then the end frame (followed
+    // streams stay open: `followed_logs_stay_open_and_exec_lasts_as_long_as_its_command`).
     let mut ws = ws_connect(
         &url,
         "/apps/myapp/services/web/logs",
         PASSWORD,
-        &[("Prefix", "true"), ("Follow", "true")],
+        &[("Prefix", "true"), ("Follow", "false")],
     )
     .await
     .expect("connect");

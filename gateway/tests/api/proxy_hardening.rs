@@ -644,3 +644,60 @@ async fn idle_websockets_are_closed() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+/// A flood of anonymous CLI login starts from one client: it is refused past
+/// its rate with no event per request (one aggregate per minute), and
+/// authenticated proxy calls during the flood all pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_flood_neither_fills_the_chain_nor_starves_authenticated_calls() {
+    use futures::StreamExt;
+    let rack = Rack::start().await;
+    let app = TestApp::build()
+        .rack(&rack.url())
+        .sign_in()
+        .env("AUTH_RATE_LIMIT_PER_SECOND", "10")
+        .env("AUTH_RATE_LIMIT_BURST", "20")
+        .spawn()
+        .await;
+    let admin = app.token(Role::Admin).await;
+    let started = std::time::Instant::now();
+    let flood = futures::stream::iter(0..600)
+        .map(|_| {
+            let app = &app;
+            async move {
+                app.client
+                    .post(app.url("/api/v1/auth/cli/start"))
+                    .json(&json!({"cli_secret_sha256": "ab".repeat(32), "device_name": "flood"}))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<u16>>();
+    let authenticated = async {
+        let mut statuses = Vec::new();
+        for _ in 0..40 {
+            statuses.push(app.proxy(&admin).get("/apps").await.status().as_u16());
+        }
+        statuses
+    };
+    let (flood, authenticated) = futures::join!(flood, authenticated);
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(authenticated.iter().all(|s| *s == 200), "{authenticated:?}");
+    let refused = flood.iter().filter(|s| **s == 429).count();
+    assert!(refused > 0, "the flood was not limited: {flood:?}");
+    // Burst 20, then 10 a second (the defaults, set here as the test gateway raises them):
+    // that many starts at most were recorded.
+    let started_events = app.events_of("auth.login.started").await.len() as f64;
+    assert!(
+        started_events <= 20.0 + 10.0 * (elapsed + 1.0),
+        "{started_events} login starts recorded in {elapsed:.1}s"
+    );
+    let aggregates = app.events_of("rate_limit.exceeded").await;
+    assert!(
+        aggregates.len() <= 1 + (elapsed / 60.0) as usize,
+        "{aggregates:?}"
+    );
+}
