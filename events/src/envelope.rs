@@ -10,9 +10,11 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+mod canonical;
 
 /// Format version written into every event.
 pub const FORMAT_VERSION: u64 = 1;
@@ -23,12 +25,6 @@ pub const GENESIS_PREV: &str = "000000000000000000000000000000000000000000000000
 /// Largest integer an event may hold: beyond 2^53 − 1 RFC 8785 (which
 /// serialises numbers as IEEE doubles) would silently change the value.
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
-
-const ENVELOPE_KEYS: [&str; 10] = [
-    "v", "chain", "seq", "id", "ts", "type", "actor", "source", "data", "prev",
-];
-const ACTOR_KEYS: [&str; 4] = ["kind", "id", "email", "role"];
-const SOURCE_KEYS: [&str; 4] = ["ip", "user_agent", "request_id", "instance"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,6 +48,7 @@ impl ActorKind {
 
 /// Who caused the event. Every key is always present; unknown values are null.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Actor {
     pub kind: ActorKind,
     pub id: Option<String>,
@@ -82,6 +79,7 @@ impl Actor {
 
 /// Where the event came from. Every key is always present; null where not applicable.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Source {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
@@ -130,6 +128,7 @@ impl Draft {
 
 /// One sealed event: the envelope plus its hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Event {
     pub v: u64,
     pub chain: String,
@@ -153,23 +152,6 @@ pub enum EnvelopeError {
     Invalid(String),
     #[error("bytes are not in canonical (RFC 8785) form")]
     NotCanonical,
-}
-
-/// The envelope without `hash`, borrowed, in the field order serde sees; the
-/// canonicaliser sorts keys, so the order here does not matter.
-#[derive(Serialize)]
-struct Unsealed<'a> {
-    v: u64,
-    chain: &'a str,
-    seq: u64,
-    id: &'a str,
-    ts: &'a str,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    actor: &'a Actor,
-    source: &'a Source,
-    data: &'a Value,
-    prev: &'a str,
 }
 
 impl Event {
@@ -205,25 +187,18 @@ impl Event {
 
     /// `canonical(e)`: RFC 8785 bytes of the envelope without `hash` — what is hashed and stored.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        let unsealed = Unsealed {
-            v: self.v,
-            chain: &self.chain,
-            seq: self.seq,
-            id: &self.id,
-            ts: &self.ts,
-            event_type: &self.event_type,
-            actor: &self.actor,
-            source: &self.source,
-            data: &self.data,
-            prev: &self.prev,
-        };
-        // Serialising plain strings, integers and a validated Value cannot fail.
-        serde_json_canonicalizer::to_vec(&unsealed).unwrap_or_default()
+        let mut out = Vec::with_capacity(512);
+        canonical::write_unsealed(&mut out, self);
+        out
     }
 
     /// One archive/export line: the full envelope, `hash` included, in canonical form (no newline).
     pub fn to_line(&self) -> Vec<u8> {
-        serde_json_canonicalizer::to_vec(self).unwrap_or_default()
+        let mut out = Vec::with_capacity(600);
+        let written = canonical::write_unsealed(&mut out, self);
+        let member = canonical::hash_member(&self.hash);
+        out.splice(written.hash_at..written.hash_at, member);
+        out
     }
 
     /// hex(SHA-256(canonical bytes)) recomputed now; compare with `self.hash`.
@@ -234,15 +209,21 @@ impl Event {
     /// Parse the bytes stored in the database (envelope without `hash`) and
     /// attach the stored hash, *without* checking it: checking is the verifier's job.
     pub fn from_canonical(bytes: &[u8], stored_hash: &str) -> Result<Event, EnvelopeError> {
-        let mut object = parse_object(bytes)?;
-        if object.contains_key("hash") {
-            return Err(EnvelopeError::Invalid(
-                "canonical bytes must not contain `hash`".into(),
-            ));
-        }
-        check_keys(&object, &ENVELOPE_KEYS, "envelope")?;
-        object.insert("hash".into(), Value::String(stored_hash.to_owned()));
-        let event = event_from_object(object)?;
+        let stored: Stored = parse_typed(bytes)?;
+        let event = Event {
+            v: stored.v,
+            chain: stored.chain,
+            seq: stored.seq,
+            id: stored.id,
+            ts: stored.ts,
+            event_type: stored.event_type,
+            actor: stored.actor,
+            source: stored.source,
+            data: stored.data,
+            prev: stored.prev,
+            hash: stored_hash.to_owned(),
+        };
+        check_fields(&event, false)?;
         if event.canonical_bytes() != bytes {
             return Err(EnvelopeError::NotCanonical);
         }
@@ -251,15 +232,27 @@ impl Event {
 
     /// Parse one archive line (full envelope with `hash`), strictly.
     pub fn from_line(line: &[u8]) -> Result<Event, EnvelopeError> {
-        let object = parse_object(line)?;
-        let mut keys: Vec<&str> = ENVELOPE_KEYS.to_vec();
-        keys.push("hash");
-        check_keys(&object, &keys, "envelope")?;
-        let event = event_from_object(object)?;
-        if event.to_line() != line {
+        Self::parse_line(line).map(|(event, _)| event)
+    }
+
+    /// [`from_line`](Event::from_line), also returning the event's canonical
+    /// bytes (the line without its `hash` member): what the verifier hashes,
+    /// cut from the one serialisation that proved the line canonical.
+    pub fn parse_line(line: &[u8]) -> Result<(Event, Vec<u8>), EnvelopeError> {
+        let event: Event = parse_typed(line)?;
+        check_fields(&event, true)?;
+        let mut canonical = Vec::with_capacity(line.len());
+        let written = canonical::write_unsealed(&mut canonical, &event);
+        let member = canonical::hash_member(&event.hash);
+        let (before, after) = canonical.split_at(written.hash_at);
+        let is_canonical = line.len() == canonical.len() + member.len()
+            && line.starts_with(before)
+            && line[before.len()..].starts_with(&member)
+            && line.ends_with(after);
+        if !is_canonical {
             return Err(EnvelopeError::NotCanonical);
         }
-        Ok(event)
+        Ok((event, canonical))
     }
 }
 
@@ -327,96 +320,70 @@ fn check_integers_only(value: &Value, path: &str) -> Result<(), EnvelopeError> {
     }
 }
 
-fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, EnvelopeError> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(EnvelopeError::Invalid("not a JSON object".into())),
-        Err(e) => Err(EnvelopeError::NotJson(e.to_string())),
-    }
+/// The stored form: the envelope without `hash`, every field required and
+/// no other allowed (an absent nullable field fails the canonical comparison
+/// that follows, since the canonical form always writes it).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Stored {
+    v: u64,
+    chain: String,
+    seq: u64,
+    id: String,
+    ts: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    actor: Actor,
+    source: Source,
+    data: Value,
+    prev: String,
 }
 
-fn check_keys(
-    map: &Map<String, Value>,
-    expected: &[&str],
-    what: &str,
-) -> Result<(), EnvelopeError> {
-    for key in expected {
-        if !map.contains_key(*key) {
-            return Err(EnvelopeError::Invalid(format!(
-                "{what}: missing field `{key}`"
-            )));
+/// Untrusted bytes into the envelope's exact types; the caller then checks
+/// the values ([`check_fields`]) and that the bytes are their canonical form,
+/// which together refuse every byte the writer would not have written.
+fn parse_typed<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, EnvelopeError> {
+    serde_json::from_slice::<T>(bytes).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            EnvelopeError::NotJson(e.to_string())
+        } else {
+            EnvelopeError::Invalid(e.to_string())
         }
-    }
-    if let Some(extra) = map.keys().find(|k| !expected.contains(&k.as_str())) {
-        return Err(EnvelopeError::Invalid(format!(
-            "{what}: unknown field `{extra}`"
-        )));
-    }
-    Ok(())
+    })
 }
 
-fn nullable_string(map: &Map<String, Value>, key: &str, what: &str) -> Result<(), EnvelopeError> {
-    match map.get(key) {
-        Some(Value::Null) | Some(Value::String(_)) => Ok(()),
-        _ => Err(EnvelopeError::Invalid(format!(
-            "{what}.{key} must be a string or null"
-        ))),
+/// What the types alone do not say: versions, ranges and formats.
+fn check_fields(event: &Event, with_hash: bool) -> Result<(), EnvelopeError> {
+    let invalid = |m: String| Err(EnvelopeError::Invalid(m));
+    if event.v != FORMAT_VERSION {
+        return invalid(format!("v must be {FORMAT_VERSION}"));
     }
-}
-
-fn event_from_object(object: Map<String, Value>) -> Result<Event, EnvelopeError> {
-    let invalid = |m: String| EnvelopeError::Invalid(m);
-    match object.get("v").and_then(Value::as_u64) {
-        Some(FORMAT_VERSION) => {}
-        _ => return Err(invalid(format!("v must be {FORMAT_VERSION}"))),
+    if !(1..=MAX_SAFE_INTEGER).contains(&event.seq) {
+        return invalid("seq must be a positive integer".into());
     }
-    match object.get("seq").and_then(Value::as_u64) {
-        Some(seq) if (1..=MAX_SAFE_INTEGER).contains(&seq) => {}
-        _ => return Err(invalid("seq must be a positive integer".into())),
+    if event.chain.is_empty() {
+        return invalid("chain must not be empty".into());
     }
-    for key in ["chain", "id", "ts", "type", "prev", "hash"] {
-        if !object.get(key).is_some_and(Value::is_string) {
-            return Err(invalid(format!("{key} must be a string")));
-        }
+    if Uuid::parse_str(&event.id).is_err() {
+        return invalid(format!("id {:?} is not a UUID", event.id));
     }
-    let text = |key: &str| object.get(key).and_then(Value::as_str).unwrap_or_default();
-    if text("chain").is_empty() {
-        return Err(invalid("chain must not be empty".into()));
-    }
-    if Uuid::parse_str(text("id")).is_err() {
-        return Err(invalid(format!("id {:?} is not a UUID", text("id"))));
-    }
-    parse_ts(text("ts"))?;
-    if !is_valid_type(text("type")) {
-        return Err(invalid(format!(
+    parse_ts(&event.ts)?;
+    if !is_valid_type(&event.event_type) {
+        return invalid(format!(
             "type {:?} is not a dotted lowercase name",
-            text("type")
-        )));
+            event.event_type
+        ));
     }
-    if !is_lower_hex_64(text("prev")) {
-        return Err(invalid("prev must be 64 lowercase hex characters".into()));
+    if !is_lower_hex_64(&event.prev) {
+        return invalid("prev must be 64 lowercase hex characters".into());
     }
-    let actor = match object.get("actor") {
-        Some(Value::Object(actor)) => actor,
-        _ => return Err(invalid("actor must be an object".into())),
-    };
-    check_keys(actor, &ACTOR_KEYS, "actor")?;
-    for key in ["id", "email", "role"] {
-        nullable_string(actor, key, "actor")?;
+    if with_hash && event.hash.is_empty() {
+        return invalid("hash must not be empty".into());
     }
-    let source = match object.get("source") {
-        Some(Value::Object(source)) => source,
-        _ => return Err(invalid("source must be an object".into())),
-    };
-    check_keys(source, &SOURCE_KEYS, "source")?;
-    for key in SOURCE_KEYS {
-        nullable_string(source, key, "source")?;
+    if !event.data.is_object() {
+        return invalid("data must be an object".into());
     }
-    match object.get("data") {
-        Some(data @ Value::Object(_)) => check_integers_only(data, "data")?,
-        _ => return Err(invalid("data must be an object".into())),
-    }
-    serde_json::from_value(Value::Object(object)).map_err(|e| invalid(e.to_string()))
+    check_integers_only(&event.data, "data")
 }
 
 #[cfg(test)]

@@ -30,14 +30,18 @@
 //! caller that ignores an error still cannot get a [`Summary`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::checkpoint::Checkpoint;
-use crate::envelope::{hash_hex, Event, GENESIS_PREV};
-use crate::merkle::{leaf_hash, CompactRange, Hash};
+use crate::envelope::GENESIS_PREV;
+use crate::merkle::{CompactRange, Hash};
 use crate::note::Verifier;
 
 mod checkpoints;
+mod prepare;
 mod report;
+
+pub use prepare::{prepare_in_parallel, prepare_line, prepare_stored, Prepared, Unprepared};
 
 use report::{check_tree_head, event_failure};
 pub use report::{
@@ -108,101 +112,29 @@ impl ChainVerifier {
         canonical: &[u8],
         stored_hash: &str,
     ) -> Result<(), Failure> {
-        self.check_not_failed()?;
-        let result = self.push_stored_inner(seq_column, canonical, stored_hash);
-        self.record_result(result)
-    }
-
-    fn push_stored_inner(
-        &mut self,
-        seq_column: i64,
-        canonical: &[u8],
-        stored_hash: &str,
-    ) -> Result<(), Failure> {
-        let position = self.next_seq();
-        let Some(row_seq) = u64::try_from(seq_column).ok().filter(|&s| s >= 1) else {
-            return Err(event_failure(
-                position,
-                None,
-                "a positive seq".into(),
-                seq_column.to_string(),
-                "the row's seq column is not a positive integer".into(),
-            ));
-        };
-        let event = Event::from_canonical(canonical, stored_hash).map_err(|e| {
-            event_failure(
-                row_seq,
-                None,
-                "a canonical (RFC 8785) v1 envelope".into(),
-                e.to_string(),
-                "the row's canonical bytes are not a valid envelope".into(),
-            )
-        })?;
-        let computed = hash_hex(canonical);
-        if computed != stored_hash {
-            return Err(event_failure(
-                row_seq,
-                None,
-                computed,
-                stored_hash.to_owned(),
-                "the stored hash is not SHA-256 of the stored canonical bytes".into(),
-            ));
-        }
-        if event.seq != row_seq {
-            return Err(event_failure(
-                row_seq,
-                None,
-                format!("seq {row_seq}"),
-                format!("seq {}", event.seq),
-                "the row's seq column disagrees with the envelope".into(),
-            ));
-        }
-        self.accept(&event, canonical, None)
+        self.push_prepared(prepare_stored(seq_column, canonical, stored_hash))
     }
 
     /// An archive/export line (full envelope with hash); `label` = object key
     /// or file name, for error reports. One trailing `\n` is allowed; anything
     /// else that is not the canonical line fails check 1.
     pub fn push_line(&mut self, label: &str, line: &[u8]) -> Result<(), Failure> {
+        self.push_prepared(prepare_line(&Arc::from(label), line))
+    }
+
+    /// The next event as [`prepare_stored`] or [`prepare_line`] found it.
+    pub fn push_prepared(&mut self, prepared: Result<Prepared, Unprepared>) -> Result<(), Failure> {
         self.check_not_failed()?;
-        let result = self.push_line_inner(label, line);
+        let result = match prepared {
+            Ok(prepared) => self.accept(&prepared),
+            Err(unprepared) => Err(unprepared.into_failure(self.next_seq())),
+        };
         self.record_result(result)
     }
 
-    fn push_line_inner(&mut self, label: &str, line: &[u8]) -> Result<(), Failure> {
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        let event = Event::from_line(line).map_err(|e| Failure {
-            check: CHECK_EVENT,
-            seq: None,
-            object: Some(label.to_owned()),
-            expected: "a canonical (RFC 8785) v1 envelope with hash".into(),
-            found: e.to_string(),
-            message: format!(
-                "the line after seq {} is not a valid envelope",
-                self.tree.size()
-            ),
-        })?;
-        let canonical = event.canonical_bytes();
-        let computed = hash_hex(&canonical);
-        if computed != event.hash {
-            return Err(event_failure(
-                event.seq,
-                Some(label),
-                computed,
-                event.hash.clone(),
-                "the event's hash is not SHA-256 of its canonical bytes".into(),
-            ));
-        }
-        self.accept(&event, &canonical, Some(label))
-    }
-
     /// Checks 1 (chain), 2 and 3 for an event whose own bytes and hash are verified.
-    fn accept(
-        &mut self,
-        event: &Event,
-        canonical: &[u8],
-        object: Option<&str>,
-    ) -> Result<(), Failure> {
+    fn accept(&mut self, event: &Prepared) -> Result<(), Failure> {
+        let object = event.object.as_deref();
         match &self.chain {
             Some(chain) if *chain != event.chain => {
                 return Err(event_failure(
@@ -252,7 +184,7 @@ impl ChainVerifier {
             });
         }
 
-        self.tree.push(leaf_hash(canonical));
+        self.tree.push(event.leaf);
         self.last_hash.clone_from(&event.hash);
         self.events += 1;
         if self.first_ts.is_none() {

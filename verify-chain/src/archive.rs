@@ -12,6 +12,8 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use events::archive::{Layout, StartPoint};
@@ -292,7 +294,7 @@ impl ArchiveSource {
             source: self,
             segment: 0,
             reader: None,
-            label: String::new(),
+            label: Arc::from(""),
             locks: Vec::new(),
         }
     }
@@ -353,14 +355,14 @@ pub struct ArchiveEvents<'a> {
     source: &'a ArchiveSource,
     segment: usize,
     reader: Option<Box<dyn LineReader>>,
-    label: String,
+    label: Arc<str>,
     /// Locks of the segments opened so far.
     pub locks: Vec<ObjectLock>,
 }
 
 impl ArchiveEvents<'_> {
     /// The next line and the object it came from; `None` after the last segment.
-    pub async fn next(&mut self) -> Result<Option<(String, Vec<u8>)>, OpenError> {
+    pub async fn next(&mut self) -> Result<Option<(Arc<str>, Vec<u8>)>, OpenError> {
         loop {
             if let Some(reader) = self.reader.as_mut() {
                 if let Some(line) = reader.next_line().await? {
@@ -380,7 +382,7 @@ impl ArchiveEvents<'_> {
                 self.locks.push(lock);
             }
             self.reader = Some(reader);
-            self.label = name.clone();
+            self.label = Arc::from(name.as_str());
         }
     }
 }

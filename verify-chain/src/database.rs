@@ -7,11 +7,13 @@
 use std::time::Duration;
 
 use events::note::Verifier;
-use events::store::{self, StoredRow};
+use events::store::{self, StoreError, StoredRow};
 use events::verify::{ChainVerifier, Failure, Summary};
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use sqlx::PgPool;
 
+use super::pipeline::{Halt, Pipeline, Raw, ReadBatch};
 use super::{progress, RunError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -131,18 +133,20 @@ impl DatabaseSource {
             return Ok(Err((failure, 0)));
         }
         let bar = progress(self.head().await, show_progress);
-        let mut rows = store::stream_rows(&self.pool, &self.chain, 1, None);
+        let mut events = Pipeline::new(RowStream {
+            rows: store::stream_rows(&self.pool, &self.chain, 1, None),
+        });
         loop {
-            let next = tokio::time::timeout(ROW_TIMEOUT, rows.next())
-                .await
-                .map_err(|_| RunError::new("database stopped answering mid-stream"))?;
-            let Some(row) = next else { break };
-            let StoredRow {
-                seq,
-                canonical,
-                hash,
-            } = row.map_err(|e| RunError::new(format!("database: {e}")))?;
-            if let Err(failure) = verifier.push_stored(seq, &canonical, &hash) {
+            let prepared = match events.next().await {
+                Ok(Some(prepared)) => prepared,
+                Ok(None) => break,
+                Err(Halt::Run(error)) => return Err(error),
+                Err(Halt::Integrity(failure)) => {
+                    bar.finish_and_clear();
+                    return Ok(Err((failure, verifier.events())));
+                }
+            };
+            if let Err(failure) = verifier.push_prepared(prepared) {
                 bar.finish_and_clear();
                 return Ok(Err((failure, verifier.events())));
             }
@@ -153,5 +157,25 @@ impl DatabaseSource {
         bar.finish_and_clear();
         let checked = verifier.events();
         Ok(verifier.finish().map_err(|failure| (failure, checked)))
+    }
+}
+
+/// The rows of one chain as the server streams them.
+struct RowStream<'a> {
+    rows: BoxStream<'a, Result<StoredRow, StoreError>>,
+}
+
+#[async_trait::async_trait]
+impl ReadBatch for RowStream<'_> {
+    async fn read_batch(&mut self, max: usize, into: &mut Vec<Raw>) -> Result<bool, Halt> {
+        while into.len() < max {
+            let next = tokio::time::timeout(ROW_TIMEOUT, self.rows.next())
+                .await
+                .map_err(|_| Halt::Run(RunError::new("database stopped answering mid-stream")))?;
+            let Some(row) = next else { return Ok(false) };
+            let row = row.map_err(|e| Halt::Run(RunError::new(format!("database: {e}"))))?;
+            into.push(Raw::Row(row));
+        }
+        Ok(true)
     }
 }

@@ -179,7 +179,7 @@ impl Store for DirStore {
             .map_err(|e| io_error(name, e))?;
         Ok((
             Box::new(FileLines {
-                reader: tokio::io::BufReader::with_capacity(1 << 16, file),
+                reader: tokio::io::BufReader::with_capacity(1 << 20, file),
                 name: name.to_owned(),
             }),
             file_lock(name),

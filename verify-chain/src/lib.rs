@@ -12,12 +12,14 @@
 //! - [`archive`]: archive-layout sources, an S3 bucket ([`s3`]) or an export
 //!   directory ([`dir`]): listing, completeness and Object Lock checks, events.
 //! - [`sources`]: several sources in lockstep, check by check.
+//! - [`pipeline`]: reading the next batch of events while the last is checked on every core.
 //! - [`proofs`]: `prove`, `consistency` and `verify-proof`.
 
 pub mod archive;
 pub mod cli;
 pub mod database;
 pub mod dir;
+pub mod pipeline;
 pub mod proofs;
 pub mod report;
 pub mod run;

@@ -25,6 +25,7 @@
 //!   summary (`finish`).
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use events::checkpoint::open_checkpoint_bytes;
 use events::merkle::Hash;
@@ -33,12 +34,12 @@ use events::store::StoredRow;
 use events::verify::{
     ChainVerifier, Failure, Summary, CHECK_CHECKPOINT, CHECK_CONSISTENCY, CHECK_SOURCES,
 };
-use events::Event;
 use indicatif::ProgressBar;
 use sqlx::PgPool;
 
 use super::archive::{ArchiveEvents, ArchiveSource, ObjectLock, OpenError};
 use super::database::DatabaseSource;
+use super::pipeline::{Halt, Pipeline, Raw, ReadBatch};
 use super::{progress, Outcome, RunError};
 
 /// Rows per database page: bounded memory, few round trips.
@@ -130,14 +131,21 @@ enum Events<'a> {
 struct Item {
     canonical: Vec<u8>,
     hash: String,
+    /// The object it came from; none for the database.
+    object: Option<Arc<str>>,
+}
+
+impl Item {
     /// Object or "database".
-    label: String,
+    fn label(&self) -> &str {
+        self.object.as_deref().unwrap_or("database")
+    }
 }
 
 struct Run<'a> {
     label: String,
     verifier: ChainVerifier,
-    events: Events<'a>,
+    events: Pipeline<Events<'a>>,
     /// Seq of the first event it holds.
     first: u64,
     /// Seq of its last event, once its stream ended.
@@ -150,57 +158,62 @@ impl Run<'_> {
     /// Pull and verify the event at `seq` (the next one; checks 1–3 within
     /// the source); `None` once the stream ended.
     async fn pull(&mut self, seq: u64) -> Result<Option<Item>, Stop> {
-        match &mut self.events {
-            Events::Database(rows) => {
-                let Some(row) = rows.next().await? else {
-                    self.ended_at = Some(seq - 1);
-                    return Ok(None);
-                };
-                if let Err(failure) = self
-                    .verifier
-                    .push_stored(row.seq, &row.canonical, &row.hash)
-                {
-                    return Err(Stop::failed(failure, self.verifier.events()));
-                }
-                Ok(Some(Item {
-                    canonical: row.canonical,
-                    hash: row.hash,
-                    label: "database".into(),
-                }))
+        let mut prepared = match self.events.next().await {
+            Ok(Some(prepared)) => prepared,
+            Ok(None) => {
+                self.ended_at = Some(seq - 1);
+                return Ok(None);
             }
-            Events::Archive(lines) => {
-                let next = match lines.next().await {
-                    Ok(next) => next,
-                    Err(OpenError::Integrity(failure)) => {
-                        return Err(Stop::failed(failure, self.verifier.events()))
-                    }
-                    Err(OpenError::Run(error)) => return Err(Stop::Run(error)),
-                };
-                let Some((label, line)) = next else {
-                    self.ended_at = Some(seq - 1);
-                    return Ok(None);
-                };
-                if let Err(failure) = self.verifier.push_line(&label, &line) {
-                    return Err(Stop::failed(failure, self.verifier.events()));
-                }
-                if !self.compare {
-                    return Ok(Some(Item {
-                        canonical: Vec::new(),
-                        hash: String::new(),
-                        label,
-                    }));
-                }
-                // push_line accepted it, so it parses.
-                let event = Event::from_line(&line).map_err(|e| {
-                    Stop::Run(RunError::new(format!("{label}: internal error: {e}")))
-                })?;
-                Ok(Some(Item {
-                    canonical: event.canonical_bytes(),
-                    hash: event.hash,
-                    label,
-                }))
+            Err(Halt::Integrity(failure)) => {
+                return Err(Stop::failed(failure, self.verifier.events()))
+            }
+            Err(Halt::Run(error)) => return Err(Stop::Run(error)),
+        };
+        let item = match &mut prepared {
+            Ok(event) => Item {
+                canonical: if self.compare {
+                    std::mem::take(&mut event.canonical)
+                } else {
+                    Vec::new()
+                },
+                hash: if self.compare {
+                    event.hash.clone()
+                } else {
+                    String::new()
+                },
+                object: event.object.clone(),
+            },
+            Err(_) => Item {
+                canonical: Vec::new(),
+                hash: String::new(),
+                object: None,
+            },
+        };
+        if let Err(failure) = self.verifier.push_prepared(prepared) {
+            return Err(Stop::failed(failure, self.verifier.events()));
+        }
+        Ok(Some(item))
+    }
+}
+
+#[async_trait::async_trait]
+impl ReadBatch for Events<'_> {
+    async fn read_batch(&mut self, max: usize, into: &mut Vec<Raw>) -> Result<bool, Halt> {
+        while into.len() < max {
+            match self {
+                Events::Database(rows) => match rows.next().await.map_err(Halt::Run)? {
+                    Some(row) => into.push(Raw::Row(row)),
+                    None => return Ok(false),
+                },
+                Events::Archive(lines) => match lines.next().await {
+                    Ok(Some((object, line))) => into.push(Raw::Line { object, line }),
+                    Ok(None) => return Ok(false),
+                    Err(OpenError::Integrity(failure)) => return Err(Halt::Integrity(failure)),
+                    Err(OpenError::Run(error)) => return Err(Halt::Run(error)),
+                },
             }
         }
+        Ok(true)
     }
 }
 
@@ -383,7 +396,7 @@ async fn open_run<'a>(
     let run = Run {
         label: source.label(),
         verifier,
-        events,
+        events: Pipeline::new(events),
         first: source.first_seq(),
         ended_at: None,
         compare,
@@ -536,7 +549,7 @@ fn event_matches_primary(
             return Err(Failure {
                 check: CHECK_SOURCES,
                 seq: Some(seq),
-                object: Some(item.label.clone()),
+                object: Some(item.label().to_owned()),
                 expected: format!(
                     "event {seq} as in {} (hash {})",
                     primary.label, reference.hash
@@ -548,7 +561,8 @@ fn event_matches_primary(
                 },
                 message: format!(
                     "event {seq} differs between {} and {}",
-                    primary.label, item.label
+                    primary.label,
+                    item.label()
                 ),
             });
         }
@@ -592,12 +606,12 @@ fn primary_not_truncated(
     Err(Failure {
         check: CHECK_SOURCES,
         seq: Some(seq),
-        object: Some(item.label.clone()),
+        object: Some(item.label().to_owned()),
         expected: format!("event {seq} in {}", primary.label),
         found: format!("{} ends at seq {}", primary.label, seq - 1),
         message: format!(
             "truncated: {} holds event {seq}, but {} ends at seq {}",
-            item.label,
+            item.label(),
             primary.label,
             seq - 1
         ),
@@ -635,7 +649,7 @@ fn finish(runs: Vec<Run<'_>>, sources: &[Source], keys_trusted: bool) -> Result<
     let mut described = Vec::new();
     for (run, source) in runs.into_iter().zip(sources) {
         let events = run.verifier.events();
-        if let (Events::Archive(lines), Source::Archive(archive)) = (&run.events, source) {
+        if let (Events::Archive(lines), Source::Archive(archive)) = (run.events.source(), source) {
             objects.extend(archive.locks.iter().cloned());
             objects.extend(lines.locks.iter().cloned());
         }

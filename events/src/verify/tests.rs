@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::envelope::{hash_hex, Event};
 use crate::merkle::{leaf_hash, root};
 use crate::note::Signer;
 use crate::testing::{checkpoint_at, sample_chain, sample_signer, signed_checkpoint};
