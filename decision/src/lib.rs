@@ -13,6 +13,8 @@
 //!   are 404 and never forwarded. Also the request's form, read as the rack
 //!   reads it (body, then query), which every later step sees.
 //! - [`rbac`]: the fixed roles and the role → permission table.
+//! - [`mfa`]: the MFA level (none, step-up, always) of every permission; a
+//!   write without one is refused.
 //!
 //! **What is allowed** — [`policy::decide`]: RBAC first (a permission error
 //! always wins), then the gateway's policies ([`policy::PolicySettings`]):
@@ -22,6 +24,7 @@
 //! audit event or a log line (an allow-list; everything else `[REDACTED]`,
 //! maps as their keys), and scrubbing of known secrets from any text.
 
+pub mod mfa;
 pub mod path;
 pub mod policy;
 pub mod rbac;

@@ -14,12 +14,14 @@
 //! - [`auth`]: signing in and out, sessions, and the rate limits on authentication
 //! - [`accounts`]: users and API tokens
 //! - [`proxy`]: the rack proxy's `proxy.request` and `proxy.response`
+//! - [`mfa`]: second factors, the lock after repeated failures, `security.alert`
 //! - [`chain`]: the gateway's start, checkpoints, the archive, exports, and the appender's own record
 
 pub mod accounts;
 pub mod auth;
 pub mod chain;
 mod fields;
+pub mod mfa;
 pub mod proxy;
 #[cfg(test)]
 mod tests;
@@ -36,6 +38,12 @@ pub use auth::{
     SessionRevoked,
 };
 pub use chain::{AppendInDoubt, ArchiveShipped, AuditExported, CheckpointCreated, GatewayStarted};
+pub use mfa::{
+    MfaBackupCodeUsed, MfaBackupCodesGenerated, MfaMethodEnrolled, MfaMethodRemoved,
+    MfaMethodRenamed, MfaPreferredMethodSet, MfaTrustedDeviceRevoked, MfaTrustedDeviceTrusted,
+    MfaVerificationFailed, MfaVerificationSucceeded, MfaWebauthnCounterRegressed, SecurityAlert,
+    UserLocked, UserUnlocked,
+};
 pub use proxy::{Decision, ProxyRequest, ProxyResponse};
 
 /// What appending an event of a type does besides recording it.
@@ -147,6 +155,20 @@ catalogue! {
     ArchiveShipped => "archive.shipped", Bookkeeping;
     AuditExported => "audit.exported", Record;
     AppendInDoubt => "audit.append_in_doubt", Record;
+    MfaMethodEnrolled => "mfa.method.enrolled", Projection;
+    MfaMethodRenamed => "mfa.method.renamed", Projection;
+    MfaMethodRemoved => "mfa.method.removed", Projection;
+    MfaPreferredMethodSet => "mfa.preferred_method.set", Projection;
+    MfaVerificationSucceeded => "mfa.verification.succeeded", Projection;
+    MfaVerificationFailed => "mfa.verification.failed", Record;
+    MfaBackupCodesGenerated => "mfa.backup_codes.generated", Projection;
+    MfaBackupCodeUsed => "mfa.backup_code.used", Projection;
+    MfaTrustedDeviceTrusted => "mfa.trusted_device.trusted", Projection;
+    MfaTrustedDeviceRevoked => "mfa.trusted_device.revoked", Projection;
+    MfaWebauthnCounterRegressed => "mfa.webauthn.counter_regressed", Projection;
+    UserLocked => "user.locked", Projection;
+    UserUnlocked => "user.unlocked", Projection;
+    SecurityAlert => "security.alert", Record;
 }
 
 /// The catalogue's entry for `event_type`; `None` for a type it does not know.

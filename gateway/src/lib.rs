@@ -23,6 +23,7 @@ pub mod audit;
 pub mod auth;
 pub mod commands;
 pub mod health;
+pub mod mfa;
 pub mod net;
 pub mod proxy;
 pub mod router;

@@ -86,11 +86,16 @@ pub enum Change {
         reason: Option<String>,
         at: At,
     },
+    /// Second factors, the lock and the sessions' MFA state (`crate::mfa`).
+    Mfa {
+        change: crate::mfa::MfaChange,
+        at: At,
+    },
 }
 
 /// A schema name we generated or `public`; never user input, but checked anyway
 /// because it is spliced into SQL.
-fn checked_schema(schema: &str) -> Result<&str, ApplyError> {
+pub(crate) fn checked_schema(schema: &str) -> Result<&str, ApplyError> {
     let ok = !schema.is_empty()
         && schema
             .bytes()
@@ -104,11 +109,14 @@ fn checked_schema(schema: &str) -> Result<&str, ApplyError> {
     }
 }
 
-fn unique_violation(error: &sqlx::Error) -> bool {
+pub(crate) fn unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
 
-fn expect_one_row(affected: u64, rejection: impl FnOnce() -> String) -> Result<(), ApplyError> {
+pub(crate) fn expect_one_row(
+    affected: u64,
+    rejection: impl FnOnce() -> String,
+) -> Result<(), ApplyError> {
     if affected == 1 {
         Ok(())
     } else {
@@ -254,6 +262,7 @@ impl Change {
             Change::RevokeSession { id, by, reason, at } => {
                 revoke(conn, s, Revocable::Session, *id, by, reason, *at).await
             }
+            Change::Mfa { change, at } => change.apply(conn, s, *at).await,
         }
     }
 }

@@ -10,11 +10,14 @@
 //! - [`users`]: `user.created`, `user.role_changed`, `user.disabled`
 //! - [`api_tokens`]: `api_token.created` (SHA-256 of the secret only), `api_token.revoked`
 //! - [`sessions`]: `session.created`, `session.revoked`
+//! - [`mfa`]: `mfa.*`, `user.locked`, `user.unlocked` (methods, backup codes, trusted
+//!   devices, the lock, the sessions' MFA state)
 //! - [`change`]: the row changes and the one executor that writes them
 //! - [`rebuild`]: refold everything from seq 1, or rebuild into a scratch schema and compare
 
 pub mod api_tokens;
 pub mod change;
+pub mod mfa;
 pub mod rebuild;
 pub mod sessions;
 pub mod users;
@@ -29,7 +32,14 @@ use sqlx::PgConnection;
 pub use change::{At, Change, Rejection};
 
 /// Every table a projection owns, with its primary key: what rebuild clears and compares.
-pub const TABLES: &[(&str, &str)] = &[("users", "id"), ("api_tokens", "id"), ("sessions", "id")];
+pub const TABLES: &[(&str, &str)] = &[
+    ("users", "id"),
+    ("api_tokens", "id"),
+    ("sessions", "id"),
+    ("mfa_methods", "id"),
+    ("mfa_backup_codes", "id"),
+    ("mfa_trusted_devices", "id"),
+];
 
 /// An event whose payload does not match its type: a bug in the writer, or a tampered row.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,7 +81,10 @@ pub fn fold(event: &Event) -> Result<Vec<Change>, FoldError> {
     if let Some(changes) = api_tokens::fold(t, data, actor.clone(), at)? {
         return Ok(changes);
     }
-    if let Some(changes) = sessions::fold(t, data, actor, at)? {
+    if let Some(changes) = sessions::fold(t, data, actor.clone(), at)? {
+        return Ok(changes);
+    }
+    if let Some(changes) = mfa::fold(t, data, actor, at)? {
         return Ok(changes);
     }
     Ok(Vec::new())

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::accounts::*;
 use super::auth::*;
 use super::chain::*;
+use super::mfa::*;
 use super::proxy::*;
 use super::*;
 
@@ -464,7 +465,7 @@ fn append_in_doubt() {
 #[test]
 fn every_type_once_with_fields() {
     let mut names: Vec<&str> = TYPES.iter().map(|t| t.name).collect();
-    assert_eq!(names.len(), 19);
+    assert_eq!(names.len(), 33);
     names.sort();
     names.dedup();
     assert_eq!(names.len(), TYPES.len(), "a type is listed twice");
@@ -506,7 +507,19 @@ fn which_types_change_state() {
             "user.role_changed",
             "user.disabled",
             "api_token.created",
-            "api_token.revoked"
+            "api_token.revoked",
+            "mfa.method.enrolled",
+            "mfa.method.renamed",
+            "mfa.method.removed",
+            "mfa.preferred_method.set",
+            "mfa.verification.succeeded",
+            "mfa.backup_codes.generated",
+            "mfa.backup_code.used",
+            "mfa.trusted_device.trusted",
+            "mfa.trusted_device.revoked",
+            "mfa.webauthn.counter_regressed",
+            "user.locked",
+            "user.unlocked"
         ]
     );
     assert_eq!(
@@ -638,5 +651,204 @@ fn the_docs_check_finds_each_kind_of_disagreement() {
     assert!(
         !problems.iter().any(|p| p.contains("ignored")),
         "section 7 is not read"
+    );
+}
+
+// --- mfa ---
+
+#[test]
+fn mfa_method_enrolled() {
+    pinned(
+        &MfaMethodEnrolled {
+            method_id: id(1),
+            user_id: id(2),
+            email: "a@example.com".into(),
+            kind: "totp".into(),
+            label: "Phone".into(),
+            cli_compatible: true,
+            fingerprint: "0a1b2c3d4e5f6071".into(),
+        },
+        r#"{"cli_compatible":true,"email":"a@example.com","fingerprint":"0a1b2c3d4e5f6071","kind":"totp","label":"Phone","method_id":"00000000-0000-0000-0000-000000000001","user_id":"00000000-0000-0000-0000-000000000002"}"#,
+    );
+}
+
+#[test]
+fn mfa_method_renamed() {
+    pinned(
+        &MfaMethodRenamed {
+            method_id: id(1),
+            user_id: id(2),
+            label: "Work phone".into(),
+            previous_label: "Phone".into(),
+        },
+        r#"{"label":"Work phone","method_id":"00000000-0000-0000-0000-000000000001","previous_label":"Phone","user_id":"00000000-0000-0000-0000-000000000002"}"#,
+    );
+}
+
+#[test]
+fn mfa_method_removed() {
+    pinned(
+        &MfaMethodRemoved {
+            method_id: id(1),
+            user_id: id(2),
+            kind: "totp".into(),
+            label: "Phone".into(),
+            reason: "owner".into(),
+        },
+        r#"{"kind":"totp","label":"Phone","method_id":"00000000-0000-0000-0000-000000000001","reason":"owner","user_id":"00000000-0000-0000-0000-000000000002"}"#,
+    );
+}
+
+#[test]
+fn mfa_preferred_method_set() {
+    pinned(
+        &MfaPreferredMethodSet {
+            user_id: id(2),
+            method_id: Some(id(1)),
+        },
+        r#"{"method_id":"00000000-0000-0000-0000-000000000001","user_id":"00000000-0000-0000-0000-000000000002"}"#,
+    );
+}
+
+#[test]
+fn mfa_verification_succeeded() {
+    pinned(
+        &MfaVerificationSucceeded {
+            user_id: id(2),
+            email: "a@example.com".into(),
+            session_id: Some(id(3)),
+            method_id: Some(id(1)),
+            kind: "totp".into(),
+            purpose: "step_up".into(),
+            channel: "proxy".into(),
+            device: None,
+            verifies_session: false,
+            opens_step_up: true,
+        },
+        r#"{"channel":"proxy","device":null,"email":"a@example.com","kind":"totp","method_id":"00000000-0000-0000-0000-000000000001","opens_step_up":true,"purpose":"step_up","session_id":"00000000-0000-0000-0000-000000000003","user_id":"00000000-0000-0000-0000-000000000002","verifies_session":false}"#,
+    );
+}
+
+#[test]
+fn mfa_verification_failed() {
+    pinned(
+        &MfaVerificationFailed {
+            user_id: id(2),
+            email: "a@example.com".into(),
+            session_id: None,
+            method_id: None,
+            kind: None,
+            purpose: "login".into(),
+            channel: "cli".into(),
+            device: Some("laptop".into()),
+            reason: "invalid_code".into(),
+            recent_failures: 3,
+        },
+        r#"{"channel":"cli","device":"laptop","email":"a@example.com","kind":null,"method_id":null,"purpose":"login","reason":"invalid_code","recent_failures":3,"session_id":null,"user_id":"00000000-0000-0000-0000-000000000002"}"#,
+    );
+}
+
+#[test]
+fn mfa_backup_codes_generated() {
+    pinned(
+        &MfaBackupCodesGenerated {
+            user_id: id(2),
+            set_id: id(4),
+            code_hmacs: vec!["ab".into(), "cd".into()],
+        },
+        r#"{"code_hmacs":["ab","cd"],"set_id":"00000000-0000-0000-0000-000000000004","user_id":"00000000-0000-0000-0000-000000000002"}"#,
+    );
+}
+
+#[test]
+fn mfa_backup_code_used() {
+    pinned(
+        &MfaBackupCodeUsed {
+            user_id: id(2),
+            set_id: id(4),
+            index: 1,
+            remaining: 9,
+            session_id: Some(id(3)),
+            purpose: "login".into(),
+            channel: "web".into(),
+        },
+        r#"{"channel":"web","index":1,"purpose":"login","remaining":9,"session_id":"00000000-0000-0000-0000-000000000003","set_id":"00000000-0000-0000-0000-000000000004","user_id":"00000000-0000-0000-0000-000000000002"}"#,
+    );
+}
+
+#[test]
+fn mfa_trusted_device_trusted() {
+    pinned(
+        &MfaTrustedDeviceTrusted {
+            device_id: id(5),
+            user_id: id(2),
+            token_sha256: "e3b0".into(),
+            label: None,
+            expires_at: "2026-01-31T00:00:00Z".into(),
+        },
+        r#"{"device_id":"00000000-0000-0000-0000-000000000005","expires_at":"2026-01-31T00:00:00Z","label":null,"token_sha256":"e3b0","user_id":"00000000-0000-0000-0000-000000000002"}"#,
+    );
+}
+
+#[test]
+fn mfa_trusted_device_revoked() {
+    pinned(
+        &MfaTrustedDeviceRevoked {
+            device_id: id(5),
+            user_id: id(2),
+            reason: "owner".into(),
+        },
+        r#"{"device_id":"00000000-0000-0000-0000-000000000005","reason":"owner","user_id":"00000000-0000-0000-0000-000000000002"}"#,
+    );
+}
+
+#[test]
+fn mfa_webauthn_counter_regressed() {
+    pinned(
+        &MfaWebauthnCounterRegressed {
+            method_id: id(1),
+            user_id: id(2),
+            stored_counter: 7,
+            presented_counter: 3,
+        },
+        r#"{"method_id":"00000000-0000-0000-0000-000000000001","presented_counter":3,"stored_counter":7,"user_id":"00000000-0000-0000-0000-000000000002"}"#,
+    );
+}
+
+#[test]
+fn user_locked() {
+    pinned(
+        &UserLocked {
+            user_id: id(2),
+            email: "a@example.com".into(),
+            reason: "mfa_failures".into(),
+            failures: 10,
+        },
+        r#"{"email":"a@example.com","failures":10,"reason":"mfa_failures","user_id":"00000000-0000-0000-0000-000000000002"}"#,
+    );
+}
+
+#[test]
+fn user_unlocked() {
+    pinned(
+        &UserUnlocked {
+            user_id: id(2),
+            email: "a@example.com".into(),
+        },
+        r#"{"email":"a@example.com","user_id":"00000000-0000-0000-0000-000000000002"}"#,
+    );
+}
+
+#[test]
+fn security_alert() {
+    pinned(
+        &SecurityAlert {
+            alert: "webauthn_counter_regression".into(),
+            user_id: Some(id(2)),
+            email: None,
+            method_id: Some(id(1)),
+            detail: "signature counter went from 7 to 3".into(),
+        },
+        r#"{"alert":"webauthn_counter_regression","detail":"signature counter went from 7 to 3","email":null,"method_id":"00000000-0000-0000-0000-000000000001","user_id":"00000000-0000-0000-0000-000000000002"}"#,
     );
 }

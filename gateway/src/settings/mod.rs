@@ -14,6 +14,7 @@
 //! - `archive`: shipping the chain to S3 with Object Lock
 //! - `proxy`: the rack proxy's own limits
 //! - `policy`: what the proxy refuses even when RBAC allows it
+//! - `mfa`: second factors, the step-up window, trusted devices, the lock, WebAuthn
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -25,6 +26,7 @@ use serde::Serialize;
 mod archive;
 mod audit;
 mod auth;
+mod mfa;
 mod policy;
 mod proxy;
 mod rack;
@@ -33,6 +35,7 @@ mod server;
 pub use archive::{ArchiveSettings, ChecksumMode, LockMode};
 pub use audit::AuditSettings;
 pub use auth::{AuthSettings, OAuthSettings, SeedUser};
+pub use mfa::{MfaSettings, FAILURE_WINDOW};
 pub use proxy::ProxySettings;
 pub use rack::RackSettings;
 pub use server::ServerSettings;
@@ -235,6 +238,7 @@ pub struct Settings {
     pub archive: ArchiveSettings,
     pub proxy: ProxySettings,
     pub policy: PolicySettings,
+    pub mfa: MfaSettings,
 }
 
 impl Settings {
@@ -251,6 +255,7 @@ impl Settings {
         let archive = archive::read(r)?;
         let proxy = proxy::read(r)?;
         let policy = policy::read(r)?;
+        let mfa = mfa::read(r, &server)?;
         Ok(Settings {
             server,
             audit,
@@ -259,6 +264,7 @@ impl Settings {
             archive,
             proxy,
             policy,
+            mfa,
         })
     }
 
@@ -282,6 +288,7 @@ impl Settings {
         archive::describe(&self.archive, &mut view);
         proxy::describe(&self.proxy, &mut view);
         policy::describe(&self.policy, &mut view);
+        mfa::describe(&self.mfa, &mut view);
         view
     }
 

@@ -27,6 +27,43 @@ fn defaults_follow_the_contract() {
 }
 
 #[test]
+fn mfa_settings_follow_the_contract_and_are_checked() {
+    let s = Settings::from_env(&base()).unwrap().mfa;
+    assert!(s.require_all_users);
+    assert_eq!(s.step_up_window, Duration::from_secs(600));
+    assert_eq!(s.trusted_device_ttl, Duration::from_secs(30 * 86_400));
+    assert_eq!(s.max_failures, 10);
+    assert_eq!(s.webauthn_rp_id, "localhost");
+    assert_eq!(s.webauthn_origin, "http://localhost:8447");
+    for (name, value, says) in [
+        ("MFA_STEP_UP_WINDOW_MINUTES", "0", "between 1 and 1440"),
+        ("MFA_TRUSTED_DEVICE_TTL_DAYS", "400", "between 1 and 365"),
+        ("MFA_MAX_FAILURES", "0", "positive"),
+        ("MFA_REQUIRE_ALL_USERS", "maybe", "not a boolean"),
+        (
+            "WEBAUTHN_ORIGIN",
+            "https://gw.example.com/path",
+            "must be an origin",
+        ),
+        ("WEBAUTHN_RP_ID", "other.org", "parent domain"),
+    ] {
+        let mut env = base();
+        env.set(name, value);
+        let e = Settings::from_env(&env).unwrap_err();
+        assert_eq!(e.name, name);
+        assert!(e.message.contains(says), "{name}: {}", e.message);
+    }
+    let mut env = base();
+    env.set("PUBLIC_URL", "https://gw.example.com");
+    env.set("WEBAUTHN_RP_ID", "example.com");
+    let s = Settings::from_env(&env).unwrap().mfa;
+    assert_eq!(
+        (s.webauthn_rp_id.as_str(), s.webauthn_origin.as_str()),
+        ("example.com", "https://gw.example.com")
+    );
+}
+
+#[test]
 fn proxy_settings_are_checked() {
     let mut env = base();
     env.set("REQUEST_LOG", "syslog");
@@ -356,6 +393,12 @@ fn everything() -> Env {
         ("ALLOW_RACK_UPDATE", "1"),
         ("RUN_BLOCKED_SERVICES", "web, scheduler"),
         ("ADMIN_ONLY_COMMANDS", "rails console, psql"),
+        ("MFA_REQUIRE_ALL_USERS", "false"),
+        ("MFA_STEP_UP_WINDOW_MINUTES", "5"),
+        ("MFA_TRUSTED_DEVICE_TTL_DAYS", "7"),
+        ("MFA_MAX_FAILURES", "4"),
+        ("WEBAUTHN_RP_ID", "Example.com"),
+        ("WEBAUTHN_ORIGIN", "https://gw.example.com"),
     ])
 }
 
@@ -411,6 +454,10 @@ fn the_public_view_is_pinned() {
   "GOOGLE_CLIENT_ID": "client-id",
   "GOOGLE_CLIENT_SECRET_SET": true,
   "LOGIN_STATE_TTL_SECONDS": 300,
+  "MFA_MAX_FAILURES": 4,
+  "MFA_REQUIRE_ALL_USERS": false,
+  "MFA_STEP_UP_WINDOW_MINUTES": 5,
+  "MFA_TRUSTED_DEVICE_TTL_DAYS": 7,
   "OAUTH_ISSUER_URL": "https://issuer.example",
   "OPERATIONS_USERS": [
 "ops@example.com"
@@ -441,13 +488,15 @@ fn the_public_view_is_pinned() {
   "VIEWER_USERS": [
 "view@example.com"
   ],
+  "WEBAUTHN_ORIGIN": "https://gw.example.com",
+  "WEBAUTHN_RP_ID": "example.com",
   "WEB_SESSION_LIFETIME_HOURS": 8
 }"#,
     );
     assert_eq!(view, expected);
     assert_eq!(
         s.fingerprint(),
-        "cab9cbf6df9dd18078a446283ab5b0ed5d344703dbda8ef2b68f6d7f2eac474e"
+        "2e2f58e42750b9b35fec79efc89c8826b9c8a178c204417a23fcd94a3d324fd2"
     );
 
     let defaults = Settings::from_env(&base()).unwrap();
@@ -486,6 +535,10 @@ fn the_public_view_is_pinned() {
   "GOOGLE_CLIENT_ID": null,
   "GOOGLE_CLIENT_SECRET_SET": false,
   "LOGIN_STATE_TTL_SECONDS": 600,
+  "MFA_MAX_FAILURES": 10,
+  "MFA_REQUIRE_ALL_USERS": true,
+  "MFA_STEP_UP_WINDOW_MINUTES": 10,
+  "MFA_TRUSTED_DEVICE_TTL_DAYS": 30,
   "OAUTH_ISSUER_URL": null,
   "OPERATIONS_USERS": [],
   "PORT": 8447,
@@ -509,6 +562,8 @@ fn the_public_view_is_pinned() {
   "TLS": false,
   "TRUSTED_PROXY_CIDRS": [],
   "VIEWER_USERS": [],
+  "WEBAUTHN_ORIGIN": "http://localhost:8447",
+  "WEBAUTHN_RP_ID": "localhost",
   "WEB_SESSION_LIFETIME_HOURS": 12
 }"#,
     );
