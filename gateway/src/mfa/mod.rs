@@ -7,6 +7,7 @@
 //! `projections::mfa`, the level of each permission `decision::mfa`.
 
 pub mod crypto;
+pub mod webauthn;
 
 pub use crypto::{MfaKeyError, MfaKeys, Sealed};
 
