@@ -75,11 +75,18 @@ impl Ceremonies {
     /// `rp_id` must be the origin's host or a parent domain of it, and the
     /// origin must carry its port (`http://localhost:8447`).
     pub fn new(rp_id: &str, origin: &str) -> Result<Self, CeremonyError> {
-        let url = Url::parse(origin).map_err(|e| CeremonyError::Config(format!("WEBAUTHN_ORIGIN: {e}")))?;
+        let url = Url::parse(origin)
+            .map_err(|e| CeremonyError::Config(format!("WEBAUTHN_ORIGIN: {e}")))?;
         let webauthn = WebauthnBuilder::new(rp_id, &url)
             .and_then(|b| b.rp_name("rack-gateway").build())
-            .map_err(|e| CeremonyError::Config(format!("WEBAUTHN_RP_ID {rp_id:?} / WEBAUTHN_ORIGIN {origin:?}: {e}")))?;
-        Ok(Self { webauthn: Arc::new(webauthn) })
+            .map_err(|e| {
+                CeremonyError::Config(format!(
+                    "WEBAUTHN_RP_ID {rp_id:?} / WEBAUTHN_ORIGIN {origin:?}: {e}"
+                ))
+            })?;
+        Ok(Self {
+            webauthn: Arc::new(webauthn),
+        })
     }
 
     /// Starts enrolling a key for `user_id` (the stable id, never the email).
@@ -99,7 +106,13 @@ impl Ceremonies {
             (!exclude.is_empty()).then_some(exclude),
         )?;
         let json = serde_json::to_value(&state).map_err(|_| CeremonyError::BadState)?;
-        Ok((ccr, CeremonyState { kind: CeremonyKind::Registration, json }))
+        Ok((
+            ccr,
+            CeremonyState {
+                kind: CeremonyKind::Registration,
+                json,
+            },
+        ))
     }
 
     /// Finishes an enrolment. The caller must check that the credential id is
@@ -110,7 +123,9 @@ impl Ceremonies {
         state: &CeremonyState,
     ) -> Result<Passkey, CeremonyError> {
         let state: PasskeyRegistration = decode(state, CeremonyKind::Registration)?;
-        Ok(self.webauthn.finish_passkey_registration(response, &state)?)
+        Ok(self
+            .webauthn
+            .finish_passkey_registration(response, &state)?)
     }
 
     /// Starts a verification against the user's enabled keys.
@@ -123,7 +138,13 @@ impl Ceremonies {
         }
         let (rcr, state) = self.webauthn.start_passkey_authentication(keys)?;
         let json = serde_json::to_value(&state).map_err(|_| CeremonyError::BadState)?;
-        Ok((rcr, CeremonyState { kind: CeremonyKind::Authentication, json }))
+        Ok((
+            rcr,
+            CeremonyState {
+                kind: CeremonyKind::Authentication,
+                json,
+            },
+        ))
     }
 
     /// Finishes a verification and returns the key that signed, with its
@@ -139,7 +160,9 @@ impl Ceremonies {
         keys: &[Passkey],
     ) -> Result<(Passkey, u32), CeremonyError> {
         let state: PasskeyAuthentication = decode(state, CeremonyKind::Authentication)?;
-        let result = self.webauthn.finish_passkey_authentication(response, &state)?;
+        let result = self
+            .webauthn
+            .finish_passkey_authentication(response, &state)?;
         if !result.user_verified() {
             return Err(CeremonyError::UserVerificationRequired);
         }
@@ -153,7 +176,10 @@ impl Ceremonies {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(state: &CeremonyState, kind: CeremonyKind) -> Result<T, CeremonyError> {
+fn decode<T: serde::de::DeserializeOwned>(
+    state: &CeremonyState,
+    kind: CeremonyKind,
+) -> Result<T, CeremonyError> {
     if state.kind != kind {
         return Err(CeremonyError::BadState);
     }
@@ -175,12 +201,17 @@ mod tests {
             Ceremonies::new("other.com", "https://idm.example.com"),
             Err(CeremonyError::Config(_))
         ));
-        assert!(matches!(Ceremonies::new("localhost", "not a url"), Err(CeremonyError::Config(_))));
+        assert!(matches!(
+            Ceremonies::new("localhost", "not a url"),
+            Err(CeremonyError::Config(_))
+        ));
     }
 
     #[test]
     fn registration_requires_user_verification_and_no_resident_key() {
-        let (ccr, state) = rp().start_registration(Uuid::new_v4(), "ada@example.com", "Ada", &[]).expect("start");
+        let (ccr, state) = rp()
+            .start_registration(Uuid::new_v4(), "ada@example.com", "Ada", &[])
+            .expect("start");
         let v = serde_json::to_value(&ccr).expect("json");
         let sel = &v["publicKey"]["authenticatorSelection"];
         assert_eq!(sel["userVerification"], "required", "{v}");
@@ -199,23 +230,42 @@ mod tests {
 
     #[test]
     fn authentication_needs_at_least_one_key() {
-        assert_eq!(rp().start_authentication(&[]).err(), Some(CeremonyError::UnknownCredential));
+        assert_eq!(
+            rp().start_authentication(&[]).err(),
+            Some(CeremonyError::UnknownCredential)
+        );
     }
 
     #[test]
     fn a_state_is_only_accepted_by_its_own_kind_and_shape() {
-        let (_, mut state) = rp().start_registration(Uuid::new_v4(), "a", "a", &[]).expect("start");
+        let (_, mut state) = rp()
+            .start_registration(Uuid::new_v4(), "a", "a", &[])
+            .expect("start");
         state.kind = CeremonyKind::Authentication;
-        assert_eq!(decode::<PasskeyAuthentication>(&state, CeremonyKind::Registration).err(), Some(CeremonyError::BadState));
+        assert_eq!(
+            decode::<PasskeyAuthentication>(&state, CeremonyKind::Registration).err(),
+            Some(CeremonyError::BadState)
+        );
         // Right label, wrong body: still refused, never half-read.
-        assert_eq!(decode::<PasskeyAuthentication>(&state, CeremonyKind::Authentication).err(), Some(CeremonyError::BadState));
-        let garbage = CeremonyState { kind: CeremonyKind::Registration, json: serde_json::json!({"x": 1}) };
-        assert_eq!(decode::<PasskeyRegistration>(&garbage, CeremonyKind::Registration).err(), Some(CeremonyError::BadState));
+        assert_eq!(
+            decode::<PasskeyAuthentication>(&state, CeremonyKind::Authentication).err(),
+            Some(CeremonyError::BadState)
+        );
+        let garbage = CeremonyState {
+            kind: CeremonyKind::Registration,
+            json: serde_json::json!({"x": 1}),
+        };
+        assert_eq!(
+            decode::<PasskeyRegistration>(&garbage, CeremonyKind::Registration).err(),
+            Some(CeremonyError::BadState)
+        );
     }
 
     #[test]
     fn a_state_survives_a_database_round_trip() {
-        let (_, state) = rp().start_registration(Uuid::new_v4(), "a", "a", &[]).expect("start");
+        let (_, state) = rp()
+            .start_registration(Uuid::new_v4(), "a", "a", &[])
+            .expect("start");
         let text = serde_json::to_string(&state).expect("ser");
         let back: CeremonyState = serde_json::from_str(&text).expect("de");
         assert!(decode::<PasskeyRegistration>(&back, CeremonyKind::Registration).is_ok());
@@ -223,9 +273,21 @@ mod tests {
 
     #[test]
     fn library_errors_map_to_what_the_caller_must_do() {
-        assert_eq!(CeremonyError::from(WebauthnError::CredentialPossibleCompromise), CeremonyError::CounterRegression);
-        assert_eq!(CeremonyError::from(WebauthnError::UserNotVerified), CeremonyError::UserVerificationRequired);
-        assert_eq!(CeremonyError::from(WebauthnError::CredentialNotFound), CeremonyError::UnknownCredential);
-        assert_eq!(CeremonyError::from(WebauthnError::ChallengeNotFound), CeremonyError::Rejected);
+        assert_eq!(
+            CeremonyError::from(WebauthnError::CredentialPossibleCompromise),
+            CeremonyError::CounterRegression
+        );
+        assert_eq!(
+            CeremonyError::from(WebauthnError::UserNotVerified),
+            CeremonyError::UserVerificationRequired
+        );
+        assert_eq!(
+            CeremonyError::from(WebauthnError::CredentialNotFound),
+            CeremonyError::UnknownCredential
+        );
+        assert_eq!(
+            CeremonyError::from(WebauthnError::ChallengeNotFound),
+            CeremonyError::Rejected
+        );
     }
 }
