@@ -76,6 +76,10 @@ pub struct LoginStarted {
     pub state: String,
     #[serde(default)]
     pub expires_at: Option<String>,
+    /// The code the gateway's confirmation page shows: the person confirms
+    /// only if it matches the one printed here.
+    #[serde(default)]
+    pub user_code: Option<String>,
 }
 
 /// `POST /api/v1/auth/cli/complete`. Holds the CLI secret: no `Debug`.

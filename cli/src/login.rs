@@ -105,6 +105,9 @@ pub fn write_auth_file(path: &Path, started: &LoginStarted) -> anyhow::Result<()
     if let Some(expires_at) = &started.expires_at {
         body.push_str(&format!("EXPIRES_AT={expires_at}\n"));
     }
+    if let Some(code) = &started.user_code {
+        body.push_str(&format!("USER_CODE={code}\n"));
+    }
     temp.write_all(body.as_bytes())
         .with_context(|| format!("cannot write {}", temp.path().display()))?;
     temp.persist(path)
@@ -300,12 +303,13 @@ mod tests {
             auth_url: "https://gw/authorize?x=1".into(),
             state: "st-1".into(),
             expires_at: Some("2030-01-01T00:00:00Z".into()),
+            user_code: Some("ACDE-FG23".into()),
         };
         write_auth_file(&path, &started).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
             text,
-            "AUTH_URL=https://gw/authorize?x=1\nSTATE=st-1\nEXPIRES_AT=2030-01-01T00:00:00Z\n"
+            "AUTH_URL=https://gw/authorize?x=1\nSTATE=st-1\nEXPIRES_AT=2030-01-01T00:00:00Z\nUSER_CODE=ACDE-FG23\n"
         );
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);

@@ -104,6 +104,57 @@ fn http_client(follow_redirects: bool) -> reqwest::Client {
         .expect("client")
 }
 
+/// The browser's side of a CLI login: the provider, the callback (which sets
+/// the confirmation cookie), the confirmation page (which must show
+/// `user_code`), and Confirm. Returns where it ends and that page's text.
+async fn browser_signs_in_and_confirms(auth_url: &str, user_code: &str) -> (url::Url, String) {
+    let browser = http_client(false);
+    let mut url = url::Url::parse(auth_url).expect("auth url");
+    let mut cookie: Option<String> = None;
+    for _ in 0..6 {
+        let mut request = browser.get(url.clone());
+        if let Some(cookie) = &cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.expect("browser step");
+        for set in response.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap_or_default();
+            if set.starts_with("rgw_cli_confirm_") {
+                cookie = set.split(';').next().map(str::to_owned);
+            }
+        }
+        match response.headers().get("location") {
+            Some(next) => url = url.join(next.to_str().expect("location")).expect("join"),
+            None => {
+                let page = response.text().await.unwrap_or_default();
+                if !url.path().starts_with("/app/cli/auth/confirm") {
+                    return (url, page);
+                }
+                assert!(
+                    page.contains(user_code),
+                    "the page shows the CLI's code: {page}"
+                );
+                let login = url
+                    .query_pairs()
+                    .find(|(k, _)| k == "login")
+                    .map(|(_, v)| v.into_owned())
+                    .expect("login id");
+                let confirmed = browser
+                    .post(url.join("/app/cli/auth/confirm").expect("join"))
+                    .header("cookie", cookie.clone().expect("confirmation cookie"))
+                    .form(&[("login", login.as_str())])
+                    .send()
+                    .await
+                    .expect("confirm");
+                let next = confirmed.headers()["location"].to_str().expect("location");
+                url = url.join(next).expect("join");
+                cookie = None;
+            }
+        }
+    }
+    panic!("the browser went round in circles at {url}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_test_auth_apps_logout_then_the_old_token_is_refused_at_the_proxy() {
     let Some(convox) = testkit::skip_without_convox("cli e2e") else {
@@ -234,13 +285,16 @@ async fn login_test_auth_apps_logout_then_the_old_token_is_refused_at_the_proxy(
         assert!(tokio::time::Instant::now() < deadline, "no auth file");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let browser = http_client(true)
-        .get(format!("{auth_url}&login_hint=admin@example.com"))
-        .send()
-        .await
-        .expect("browser step");
-    let landed = browser.url().clone();
-    let page = browser.text().await.unwrap_or_default();
+    let user_code = std::fs::read_to_string(&auth_file)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("USER_CODE=").map(str::to_owned))
+        .expect("the auth file carries the user code");
+    let (landed, page) = browser_signs_in_and_confirms(
+        &format!("{auth_url}&login_hint=admin@example.com"),
+        &user_code,
+    )
+    .await;
     assert!(
         landed.path().starts_with("/app/cli/auth/success"),
         "browser ended at {landed}: {page}"
@@ -251,6 +305,12 @@ async fn login_test_auth_apps_logout_then_the_old_token_is_refused_at_the_proxy(
     assert!(
         run.stdout.contains("Logged in to e2e as admin@example.com"),
         "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("confirm only if it is {user_code}")),
+        "the CLI prints the code the page shows: {}",
         run.stdout
     );
     let config: serde_json::Value =

@@ -30,3 +30,6 @@ pub mod policy;
 pub mod rbac;
 pub mod redact;
 pub mod routes;
+
+#[cfg(test)]
+mod proptests;

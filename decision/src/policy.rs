@@ -16,7 +16,9 @@
 //!    container the node's kernel) are admin-only.
 //! 5. **run and exec commands** in `ADMIN_ONLY_COMMANDS` are admin-only,
 //!    matched word by word the way a shell would split them (how, and what it
-//!    does not catch: [`admin_only_match`]).
+//!    does not catch: [`admin_only_match`]); a command using shell syntax
+//!    the matching cannot see through is admin-only unless listed exactly in
+//!    `SHELL_COMMANDS_ALLOWED` ([`uses_shell_syntax`]).
 //!
 //! ## Request hygiene
 //!
@@ -32,7 +34,7 @@ use crate::routes::{command_candidates, handler, permission_for, PolicySwitch, R
 mod commands;
 mod settings;
 
-pub use commands::{admin_only_match, command_words};
+pub use commands::{admin_only_match, command_words, shell_syntax_allowed, uses_shell_syntax};
 pub use settings::{PolicySettings, DEFAULT_ADMIN_ONLY_COMMANDS, DEFAULT_RUN_BLOCKED_SERVICES};
 
 /// The destructive-action refusal, word for word as users have always seen it.
@@ -115,6 +117,14 @@ pub fn decide(
                     "refused by gateway policy: {listed:?} commands require admin role \
                      (ADMIN_ONLY_COMMANDS)"
                 ));
+            }
+            if !shell_syntax_allowed(settings, &command) {
+                return refuse(
+                    "refused by gateway policy: commands using shell syntax ($, backticks, ;, \
+                     &&, ||, |, redirections, globs, quotes) require admin role unless listed \
+                     exactly in SHELL_COMMANDS_ALLOWED"
+                        .to_owned(),
+                );
             }
         }
     }

@@ -126,6 +126,7 @@ pub mod handler {
     pub const RELEASE_CREATE: &str = "ReleaseCreate";
     pub const SYSTEM_UPDATE: &str = "SystemUpdate";
     pub const PROCESS_STOP: &str = "ProcessStop";
+    pub const BUILD_CREATE: &str = "BuildCreate";
     pub const PROCESS_RUN: &str = "ProcessRun";
     pub const PROCESS_EXEC: &str = "ProcessExec";
     pub const RUN_ATTACHED_V2: &str = "ProcessRunAttachedV2";

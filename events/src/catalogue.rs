@@ -34,8 +34,8 @@ use crate::envelope::{Actor, Draft};
 
 pub use accounts::{ApiTokenCreated, ApiTokenRevoked, UserCreated, UserDisabled, UserRoleChanged};
 pub use auth::{
-    LoginFailed, LoginStarted, LoginSucceeded, Logout, RateLimitExceeded, SessionCreated,
-    SessionRevoked,
+    LoginConfirmed, LoginFailed, LoginStarted, LoginSucceeded, Logout, RateLimitExceeded,
+    SessionCreated, SessionRevoked,
 };
 pub use chain::{AppendInDoubt, ArchiveShipped, AuditExported, CheckpointCreated, GatewayStarted};
 pub use mfa::{
@@ -169,6 +169,7 @@ catalogue! {
     UserLocked => "user.locked", Projection;
     UserUnlocked => "user.unlocked", Projection;
     SecurityAlert => "security.alert", Record;
+    LoginConfirmed => "auth.login.confirmed", Record;
 }
 
 /// The catalogue's entry for `event_type`; `None` for a type it does not know.

@@ -216,6 +216,8 @@ async fn every_request_is_recorded_in_memory_and_to_the_file() {
         .insert("Authorization", basic(PASSWORD).parse().expect("header"));
     req.headers_mut()
         .insert("X-Request-Id", "req-ws".parse().expect("header"));
+    req.headers_mut()
+        .insert("Follow", "false".parse().expect("header"));
     let (mut ws, _) = tokio::time::timeout(STEP, tokio_tungstenite::connect_async(req))
         .await
         .expect("in time")
@@ -408,12 +410,13 @@ async fn websocket_framing_exec_markers_and_in_band_errors() {
     assert_eq!(execs[0].tty, Some(false));
     assert_eq!(execs[1].exit_code, 42);
 
-    // Log streams: prefixed lines, then the end frame, even with Follow.
+    // Log streams without Follow: prefixed lines, then the end frame (followed
+    // streams stay open: `followed_logs_stay_open_and_exec_lasts_as_long_as_its_command`).
     let mut ws = ws_connect(
         &url,
         "/apps/myapp/services/web/logs",
         PASSWORD,
-        &[("Prefix", "true"), ("Follow", "true")],
+        &[("Prefix", "true"), ("Follow", "false")],
     )
     .await
     .expect("connect");
@@ -673,4 +676,71 @@ async fn binary_with_tls_prints_the_fingerprint_second() {
         .decode(b64)
         .expect("pem body");
     assert_eq!(&hex::encode(Sha256::digest(&der)), fingerprint);
+}
+
+/// As a rack does: a followed log stream stays open, a line a second, until
+/// the client leaves; an exec session lasts as long as its command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followed_logs_stay_open_and_exec_lasts_as_long_as_its_command() {
+    let rack = start_rack_with(MockRackConfig {
+        password: PASSWORD.to_string(),
+        follow_interval: Duration::from_millis(200),
+        ..MockRackConfig::default()
+    })
+    .await;
+    let ws_url = rack.url().replace("http", "ws");
+    let open = |path: &str, headers: &[(&'static str, &str)]| {
+        let mut req = format!("{ws_url}{path}")
+            .into_client_request()
+            .expect("request");
+        req.headers_mut()
+            .insert("Authorization", basic(PASSWORD).parse().expect("header"));
+        for (k, v) in headers {
+            req.headers_mut().insert(*k, v.parse().expect("header"));
+        }
+        tokio_tungstenite::connect_async(req)
+    };
+    let (mut logs, _) = open("/apps/myapp/logs", &[("Prefix", "true")])
+        .await
+        .expect("logs");
+    let started = std::time::Instant::now();
+    let mut text = String::new();
+    while !text.contains("still running (5)") {
+        match tokio::time::timeout(STEP, logs.next())
+            .await
+            .expect("a line in time")
+        {
+            Some(Ok(Message::Text(t))) => text.push_str(&t),
+            Some(Ok(Message::Binary(b))) => panic!("a followed stream ended ({b:?}): {text}"),
+            other => panic!("a followed stream ended: {other:?} after {text}"),
+        }
+    }
+    assert!(started.elapsed() >= Duration::from_millis(900), "{text}");
+    assert!(text.contains(" app/myapp still running (1)"), "{text}");
+    logs.close(None).await.expect("close");
+
+    let pid = rack.app("myapp").expect("app").processes[0].id.clone();
+    let (mut exec, _) = open(
+        &format!("/apps/myapp/processes/{pid}/exec"),
+        &[("Command", "sleep 1.5")],
+    )
+    .await
+    .expect("exec");
+    let started = std::time::Instant::now();
+    let mut said = String::new();
+    while let Some(Ok(message)) = tokio::time::timeout(STEP, exec.next())
+        .await
+        .expect("in time")
+    {
+        match message {
+            Message::Text(t) => said.push_str(&t),
+            Message::Binary(b) if b.is_empty() => break,
+            _ => {}
+        }
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "ended early: {said}"
+    );
+    assert!(said.ends_with(":0\n"), "{said}");
 }

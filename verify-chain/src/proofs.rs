@@ -809,3 +809,6 @@ mod tests {
         assert!(hashed(8, &all, ranges).is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests;

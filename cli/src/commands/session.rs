@@ -60,6 +60,9 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<i32> {
         outln!("If the browser did not open, visit this URL to sign in:");
         outln!("  {}", started.auth_url);
     }
+    if let Some(code) = &started.user_code {
+        outln!("Your browser will show a code: confirm only if it is {code}");
+    }
 
     let request = CompleteLogin {
         state: started.state.clone(),

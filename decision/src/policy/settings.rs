@@ -9,7 +9,8 @@
 /// | `ALLOW_DESTRUCTIVE_ACTIONS` (alias `RGW_SETTING_ALLOW_DESTRUCTIVE_ACTIONS`) | `false` | allow every DELETE (app delete, object delete, ...); stopping a process is always allowed |
 /// | `ALLOW_RACK_UPDATE` | `false` | let admins `PUT /system` (rack update, rack params set, rack scale) |
 /// | `RUN_BLOCKED_SERVICES` | `web,worker` | comma list of services `convox run` may not start processes in; empty = none |
-/// | `ADMIN_ONLY_COMMANDS` | `rails console,rake db:migrate,rake db:seed` | comma list of commands only admins may run or exec; empty = none |
+/// | `ADMIN_ONLY_COMMANDS` | `rails console,rails dbconsole,rails runner,rake db:migrate,rake db:seed,rake db:drop,rake db:schema:load` | comma list of commands only admins may run or exec; empty = none |
+/// | `SHELL_COMMANDS_ALLOWED` | none | JSON array of exact run/exec commands that use shell syntax and that non-admins may still run (see [`uses_shell_syntax`](super::uses_shell_syntax)) |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicySettings {
     pub allow_destructive_actions: bool,
@@ -17,11 +18,21 @@ pub struct PolicySettings {
     pub rack_update_for_admin: bool,
     pub run_blocked_services: Vec<String>,
     pub admin_only_commands: Vec<String>,
+    /// Commands with shell syntax an admin listed, matched exactly (after
+    /// trimming): only these escape "shell syntax is admin-only".
+    pub shell_commands_allowed: Vec<String>,
 }
 
 pub const DEFAULT_RUN_BLOCKED_SERVICES: &[&str] = &["web", "worker"];
-pub const DEFAULT_ADMIN_ONLY_COMMANDS: &[&str] =
-    &["rails console", "rake db:migrate", "rake db:seed"];
+pub const DEFAULT_ADMIN_ONLY_COMMANDS: &[&str] = &[
+    "rails console",
+    "rails dbconsole",
+    "rails runner",
+    "rake db:migrate",
+    "rake db:seed",
+    "rake db:drop",
+    "rake db:schema:load",
+];
 
 impl Default for PolicySettings {
     fn default() -> PolicySettings {
@@ -36,6 +47,7 @@ impl Default for PolicySettings {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            shell_commands_allowed: Vec::new(),
         }
     }
 }

@@ -973,7 +973,7 @@ fn admin_only_commands_resist_trivial_variations() {
         "rake db:migrate:status",
         "rails consolex",
         "rails server",
-        "rails runner 'Console.log'",
+        "rails routes",
         "rake",
         "",
     ] {
@@ -1060,4 +1060,108 @@ fn command_words_normalise() {
     );
     assert_eq!(command_words("rails db:migrate"), ["rake", "db:migrate"]);
     assert!(command_words(" ; ").is_empty());
+}
+
+#[test]
+fn shell_syntax_is_admin_only_unless_listed_exactly() {
+    let hidden = [
+        "echo hi; rails console",
+        "true && rake db:drop",
+        "false || rake db:drop",
+        "cat x | sh",
+        "$(printf rails) console",
+        "`echo rails` console",
+        "r${EMPTY}ails console",
+        "rake db:mig''rate",
+        "\"rails\" console",
+        "ra\\ils console",
+        "bin/rai?s console",
+        "bin/rai* console",
+        "sh < script.sh",
+        "echo x > /tmp/y",
+        "sleep 1 &",
+    ];
+    let settings = PolicySettings::default();
+    for command in hidden {
+        for exec in [
+            ws("/apps/myapp/processes/p1/exec").header("command", command),
+            req("POST", "/apps/myapp/services/jobs/processes").header("command", command),
+        ] {
+            let denial = exec.decide(&settings, Role::Ops).unwrap_err();
+            assert_eq!(denial.kind, DenialKind::Policy, "{command:?}");
+            assert!(
+                denial.message.contains("shell syntax")
+                    || denial.message.contains("ADMIN_ONLY_COMMANDS"),
+                "{command:?}: {}",
+                denial.message
+            );
+            assert!(exec.decide(&settings, Role::Admin).is_ok(), "{command:?}");
+        }
+    }
+    // Where the words show nothing listed, the shell syntax alone refuses.
+    for command in ["r${EMPTY}ails console", "bin/rai?s console", "cat x | sh"] {
+        let exec = ws("/apps/myapp/processes/p1/exec").header("command", command);
+        let denial = exec.decide(&settings, Role::Ops).unwrap_err();
+        assert!(
+            denial.message.contains("shell syntax"),
+            "{command:?}: {}",
+            denial.message
+        );
+    }
+    // Plain commands are judged by their words as before.
+    for plain in [
+        "sleep 3600",
+        "bundle exec rake assets:precompile",
+        "env",
+        "ls -la /app",
+    ] {
+        let exec = ws("/apps/myapp/processes/p1/exec").header("command", plain);
+        assert!(exec.decide(&settings, Role::Ops).is_ok(), "{plain}");
+    }
+    // An admin may list an exact command; only that exact text passes.
+    let listed = PolicySettings {
+        shell_commands_allowed: vec!["bin/migrate-check && echo ok".into()],
+        ..PolicySettings::default()
+    };
+    let exec = |c: &'static str| ws("/apps/myapp/processes/p1/exec").header("command", c);
+    assert!(exec(" bin/migrate-check && echo ok ")
+        .decide(&listed, Role::Ops)
+        .is_ok());
+    assert!(exec("bin/migrate-check && echo ok; rails console")
+        .decide(&listed, Role::Ops)
+        .is_err());
+    // Listed shell syntax still cannot hide an admin-only command.
+    let sneaky = PolicySettings {
+        shell_commands_allowed: vec!["true && rake db:drop".into()],
+        ..PolicySettings::default()
+    };
+    assert!(exec("true && rake db:drop")
+        .decide(&sneaky, Role::Ops)
+        .is_err());
+}
+
+#[test]
+fn the_new_default_admin_only_commands() {
+    let settings = PolicySettings::default();
+    for command in [
+        "rake db:drop",
+        "bundle exec rake db:schema:load",
+        "bin/rails db:schema:load",
+        "rails dbconsole",
+        "rails db -p",
+        "bin/rails runner script.rb",
+        "rails r script.rb",
+        "rails db:drop DISABLE_DATABASE_ENVIRONMENT_CHECK=1",
+    ] {
+        let exec = ws("/apps/myapp/processes/p1/exec").header("command", command);
+        let denial = exec.decide(&settings, Role::Deployer).unwrap_err();
+        assert!(
+            denial.message.contains("ADMIN_ONLY_COMMANDS"),
+            "{command}: {}",
+            denial.message
+        );
+        assert!(exec.decide(&settings, Role::Admin).is_ok(), "{command}");
+    }
+    let exec = ws("/apps/myapp/processes/p1/exec").header("command", "rake db:migrate:status");
+    assert!(exec.decide(&settings, Role::Ops).is_ok());
 }

@@ -63,6 +63,27 @@ pub struct LoginSucceeded {
     pub mfa_verified: bool,
 }
 
+/// `auth.login.confirmed`: the person pressed Confirm on the CLI login's
+/// confirmation page, after being shown what they authorise; only then may
+/// `/complete` open the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginConfirmed {
+    pub login_id: Uuid,
+    /// `cli`.
+    pub channel: String,
+    pub email: String,
+    pub user_id: Uuid,
+    /// The short code the CLI printed and the page showed (not a secret).
+    pub user_code: String,
+    /// What the CLI said about itself, as the page showed it.
+    pub device_name: Option<String>,
+    pub device_os: Option<String>,
+    /// The address the login was started from, as the page showed it.
+    pub started_from: Option<String>,
+    /// RFC 3339: when the login was started, as the page showed it.
+    pub started_at: String,
+}
+
 /// `auth.login.failed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginFailed {

@@ -103,10 +103,14 @@ pub struct ProxyResponse {
     /// Streams and websockets: from the start of the request to the end of the stream, in µs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_us: Option<u64>,
-    /// Streams and websockets: `client`, `rack`, `gateway_shutdown`, `error`
-    /// or `abandoned` (the request was cancelled half-way).
+    /// Streams and websockets: `client`, `rack`, `gateway_shutdown`, `error`,
+    /// `abandoned` (the request was cancelled half-way), `reauthorization`
+    /// (the caller lost the right to it: closed with 1008) or `idle_timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_by: Option<String>,
+    /// When the gateway closed a websocket itself: why (e.g. `session revoked`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frames_in: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

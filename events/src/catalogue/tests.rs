@@ -366,6 +366,7 @@ fn plain_response() -> ProxyResponse {
         request_seq: None,
         duration_us: None,
         closed_by: None,
+        closed_reason: None,
         frames_in: None,
         frames_out: None,
         rack_request_id: None,
@@ -465,7 +466,7 @@ fn append_in_doubt() {
 #[test]
 fn every_type_once_with_fields() {
     let mut names: Vec<&str> = TYPES.iter().map(|t| t.name).collect();
-    assert_eq!(names.len(), 33);
+    assert_eq!(names.len(), 34);
     names.sort();
     names.dedup();
     assert_eq!(names.len(), TYPES.len(), "a type is listed twice");

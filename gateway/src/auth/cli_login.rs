@@ -1,10 +1,12 @@
 //! The CLI login, as the `rack-gateway` CLI drives it.
 //!
 //! 1. `POST /api/v1/auth/cli/start` with the SHA-256 of a secret only the CLI
-//!    holds → the provider URL for the browser, the state, its expiry.
+//!    holds → the provider URL for the browser, the state, its expiry, and
+//!    the `user_code` the CLI prints.
 //! 2. The browser signs in; the provider sends it to
 //!    `GET /api/v1/auth/cli/callback`, which admits the person (or records why
-//!    not) and shows the success or error page.
+//!    not) and shows the confirmation page ([`cli_confirm`]: what is being
+//!    authorised, the code, a Confirm button) or the error page.
 //! 3. The CLI polls `POST /api/v1/auth/cli/complete` with the state and the
 //!    secret: 202 while the browser is not done, then once the session (or
 //!    the reason it was refused). Only the client holding the secret gets an
@@ -13,7 +15,7 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{SecondsFormat, Utc};
 use serde::Deserialize;
@@ -21,6 +23,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::callback::{self, CallbackParams};
+use super::cli_confirm;
 use super::login::{self, Channel, Device, LoginFailure};
 use super::login_state::{self, NewLogin, Status};
 use super::secrets;
@@ -92,6 +95,9 @@ pub async fn start(
     let ttl = chrono::Duration::from_std(state.settings.auth.login_state_ttl)
         .unwrap_or(chrono::Duration::minutes(10));
     let login_id = Uuid::new_v4();
+    let user_code =
+        cli_confirm::new_user_code().map_err(|_| login_error(&LoginFailure::Unavailable))?;
+    let start_ip = client.ip.to_string();
     login_state::insert(
         &state.pool,
         &NewLogin {
@@ -102,6 +108,8 @@ pub async fn start(
             pkce_verifier: &request.pkce_verifier,
             nonce: &request.nonce,
             device: &device,
+            user_code: Some(&user_code),
+            start_ip: Some(&start_ip),
             created_at: now,
             expires_at: now + ttl,
         },
@@ -112,6 +120,7 @@ pub async fn start(
         "auth_url": request.url,
         "state": request.state,
         "expires_at": (now + ttl).to_rfc3339_opts(SecondsFormat::Secs, true),
+        "user_code": user_code,
     })))
 }
 
@@ -143,11 +152,8 @@ pub async fn callback(
         tracing::error!(error = %e, "could not store an admitted CLI login");
         return crate::web::error_redirect(&LoginFailure::Unavailable);
     }
-    Redirect::to(&format!(
-        "/app/cli/auth/success?login={}",
-        admitted.login.id
-    ))
-    .into_response()
+    // Not done yet: the person must confirm what they authorise.
+    cli_confirm::await_confirmation(&state, admitted.login.id).await
 }
 
 pub async fn complete(
@@ -213,6 +219,14 @@ pub async fn complete(
         }
         Status::Pending | Status::Exchanging => {
             return Ok((StatusCode::ACCEPTED, Json(json!({"status": "pending"}))).into_response());
+        }
+        Status::Authenticated if login.confirmed_at.is_none() => {
+            // Signed in at the provider, not yet confirmed on the page.
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"status": "pending", "waiting_for": "confirmation"})),
+            )
+                .into_response());
         }
         Status::Failed => {
             // Already recorded when the browser step failed; now it is reported, once.

@@ -59,6 +59,10 @@ pub struct NewLogin<'a> {
     pub pkce_verifier: &'a str,
     pub nonce: &'a str,
     pub device: &'a Device,
+    /// CLI logins: the code the CLI prints and the confirmation page shows.
+    pub user_code: Option<&'a str>,
+    /// The address the login was started from (shown on the confirmation page).
+    pub start_ip: Option<&'a str>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -81,6 +85,13 @@ pub struct LoginRow {
     failure_detail: Option<String>,
     pub session_id: Option<Uuid>,
     pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub user_code: Option<String>,
+    pub start_ip: Option<String>,
+    /// CLI logins: SHA-256 of the confirmation cookie set at the callback.
+    pub confirm_sha256: Option<String>,
+    /// CLI logins: when the person pressed Confirm (`/complete` waits for it).
+    pub confirmed_at: Option<DateTime<Utc>>,
 }
 
 impl LoginRow {
@@ -95,7 +106,7 @@ impl LoginRow {
 const COLUMNS: &str =
     "id, channel, cli_secret_sha256, pkce_verifier, nonce, device_id, device_name, \
      device_os, client_version, status, user_id, email, name, failure_reason, failure_detail, \
-     session_id, expires_at";
+     session_id, expires_at, created_at, user_code, start_ip, confirm_sha256, confirmed_at";
 
 /// Record a new login (and forget logins that ended more than a day ago).
 pub async fn insert(pool: &PgPool, new: &NewLogin<'_>) -> Result<(), sqlx::Error> {
@@ -105,8 +116,9 @@ pub async fn insert(pool: &PgPool, new: &NewLogin<'_>) -> Result<(), sqlx::Error
         .await?;
     sqlx::query(
         "INSERT INTO login_states (id, state_sha256, channel, cli_secret_sha256, pkce_verifier, nonce, \
-         device_id, device_name, device_os, client_version, status, created_at, expires_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $11)",
+         device_id, device_name, device_os, client_version, status, created_at, expires_at, updated_at, \
+         user_code, start_ip) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $11, $13, $14)",
     )
     .bind(new.id)
     .bind(new.state_sha256)
@@ -120,6 +132,8 @@ pub async fn insert(pool: &PgPool, new: &NewLogin<'_>) -> Result<(), sqlx::Error
     .bind(&new.device.client_version)
     .bind(new.created_at)
     .bind(new.expires_at)
+    .bind(new.user_code)
+    .bind(new.start_ip)
     .execute(pool)
     .await?;
     Ok(())
@@ -220,6 +234,41 @@ pub async fn mark_authenticated(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// CLI logins, at the callback: the SHA-256 of the confirmation cookie the
+/// browser now holds (see `cli_confirm`).
+pub async fn await_confirmation(
+    pool: &PgPool,
+    id: Uuid,
+    confirm_sha256: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE login_states SET confirm_sha256 = $2 WHERE id = $1")
+        .bind(id)
+        .bind(confirm_sha256)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// The person confirmed: only an admitted, unexpired, not yet confirmed
+/// login is marked (and locked until the caller's transaction ends).
+/// `false` when it was not in that state.
+pub async fn mark_confirmed(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let marked: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE login_states SET confirmed_at = $2, updated_at = $2 \
+         WHERE id = $1 AND status = 'authenticated' AND confirmed_at IS NULL AND expires_at > $2 \
+         RETURNING id",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(executor)
+    .await?;
+    Ok(marked.is_some())
 }
 
 pub async fn mark_failed(

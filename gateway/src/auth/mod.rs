@@ -9,7 +9,7 @@
 //! - [`login_state`]: logins in progress (`login_states`).
 //! - [`callback`]: the provider's redirect back, up to an admitted person.
 //! - [`web`]: browser login and logout (`/api/v1/auth/web/*`), the `session_token` cookie.
-//! - [`cli_login`]: the CLI login (`/api/v1/auth/cli/*`).
+//! - [`cli_login`]: the CLI login (`/api/v1/auth/cli/*`); [`cli_confirm`]: its confirmation page.
 //! - [`sessions`]: sessions as events: create, logout, admin revoke, revoke when stale.
 //! - [`csrf`]: CSRF tokens derived from the session token.
 //! - [`sign_in_rate_limit`]: the per-client request rate of the public sign-in routes.
@@ -17,6 +17,7 @@
 
 pub mod callback;
 pub mod caller;
+pub mod cli_confirm;
 pub mod cli_login;
 pub mod client;
 pub mod csrf;

@@ -175,91 +175,125 @@ pub async fn authenticate(
                 .await
                 .map_err(unavailable)?
                 .ok_or(AuthFailure::Unknown)?;
-            if token.revoked_at.is_some() {
-                return Err(AuthFailure::Revoked);
-            }
-            if token.expires_at.is_some_and(|at| at <= now) {
-                return Err(AuthFailure::Expired);
-            }
-            let token_role: Role = token.role.parse().map_err(|_| AuthFailure::Unknown)?;
-            // A token is never stronger than its owner now is.
-            let owner = match token.user_id {
-                Some(id) => {
-                    let user = projections::users::by_id(pool, id)
-                        .await
-                        .map_err(unavailable)?
-                        .ok_or(AuthFailure::OwnerDisabled)?;
-                    if user.disabled {
-                        return Err(AuthFailure::OwnerDisabled);
-                    }
-                    Some(user)
-                }
-                None => None,
-            };
-            let (role, ceiling) = match &owner {
-                Some(user) => {
-                    let owner_role: Role =
-                        user.role.parse().map_err(|_| AuthFailure::OwnerDisabled)?;
-                    decision::rbac::cap_token_role(token_role, owner_role)
-                }
-                None => (token_role, None),
-            };
-            Ok(Principal {
-                kind: CredentialKind::ApiToken,
-                credential_id: token.id,
-                user_id: token.user_id,
-                email: token.user_email.clone(),
-                name: owner.and_then(|u| u.name),
-                role,
-                ceiling,
-                token_name: Some(token.name),
-                channel: None,
-                expires_at: token.expires_at,
-            })
+            token_principal(pool, token, now).await
         }
         SecretKind::Session => {
             let session = projections::sessions::by_sha256(pool, &hash)
                 .await
                 .map_err(unavailable)?
                 .ok_or(AuthFailure::Unknown)?;
-            if session.revoked_at.is_some() {
-                return Err(AuthFailure::Revoked);
+            let (id, created_at, web) = (session.id, session.created_at, session.channel == "web");
+            let principal = session_principal(pool, session, now).await?;
+            if web {
+                touch_web_session(pool, id, created_at, rules.web_idle_timeout, now).await?;
             }
-            if session.expires_at <= now {
-                return Err(AuthFailure::Expired);
-            }
-            let user = projections::users::by_id(pool, session.user_id)
+            Ok(principal)
+        }
+    }
+}
+
+/// Is this caller still who it was? The credential read again by its id
+/// (revoked, expired, owner disabled, role changed), for long-lived streams
+/// that were authorised once at their start. A web session's idle clock is
+/// not consulted: an open stream is use.
+pub async fn recheck(pool: &PgPool, principal: &Principal) -> Result<Principal, AuthFailure> {
+    let now = Utc::now();
+    match principal.kind {
+        CredentialKind::ApiToken => {
+            let token = projections::api_tokens::by_id(pool, principal.credential_id)
+                .await
+                .map_err(unavailable)?
+                .ok_or(AuthFailure::Revoked)?;
+            token_principal(pool, token, now).await
+        }
+        CredentialKind::Session => {
+            let session = projections::sessions::by_id(pool, principal.credential_id)
+                .await
+                .map_err(unavailable)?
+                .ok_or(AuthFailure::Revoked)?;
+            session_principal(pool, session, now).await
+        }
+    }
+}
+
+async fn token_principal(
+    pool: &PgPool,
+    token: projections::api_tokens::ApiToken,
+    now: DateTime<Utc>,
+) -> Result<Principal, AuthFailure> {
+    if token.revoked_at.is_some() {
+        return Err(AuthFailure::Revoked);
+    }
+    if token.expires_at.is_some_and(|at| at <= now) {
+        return Err(AuthFailure::Expired);
+    }
+    let token_role: Role = token.role.parse().map_err(|_| AuthFailure::Unknown)?;
+    // A token is never stronger than its owner now is.
+    let owner = match token.user_id {
+        Some(id) => {
+            let user = projections::users::by_id(pool, id)
                 .await
                 .map_err(unavailable)?
                 .ok_or(AuthFailure::OwnerDisabled)?;
             if user.disabled {
                 return Err(AuthFailure::OwnerDisabled);
             }
-            if session.channel == "web" {
-                touch_web_session(
-                    pool,
-                    session.id,
-                    session.created_at,
-                    rules.web_idle_timeout,
-                    now,
-                )
-                .await?;
-            }
-            let role: Role = user.role.parse().map_err(|_| AuthFailure::OwnerDisabled)?;
-            Ok(Principal {
-                kind: CredentialKind::Session,
-                credential_id: session.id,
-                user_id: Some(user.id),
-                email: Some(user.email),
-                name: user.name,
-                role,
-                ceiling: None,
-                token_name: None,
-                channel: Some(session.channel),
-                expires_at: Some(session.expires_at),
-            })
+            Some(user)
         }
+        None => None,
+    };
+    let (role, ceiling) = match &owner {
+        Some(user) => {
+            let owner_role: Role = user.role.parse().map_err(|_| AuthFailure::OwnerDisabled)?;
+            decision::rbac::cap_token_role(token_role, owner_role)
+        }
+        None => (token_role, None),
+    };
+    Ok(Principal {
+        kind: CredentialKind::ApiToken,
+        credential_id: token.id,
+        user_id: token.user_id,
+        email: token.user_email.clone(),
+        name: owner.and_then(|u| u.name),
+        role,
+        ceiling,
+        token_name: Some(token.name),
+        channel: None,
+        expires_at: token.expires_at,
+    })
+}
+
+async fn session_principal(
+    pool: &PgPool,
+    session: projections::sessions::Session,
+    now: DateTime<Utc>,
+) -> Result<Principal, AuthFailure> {
+    if session.revoked_at.is_some() {
+        return Err(AuthFailure::Revoked);
     }
+    if session.expires_at <= now {
+        return Err(AuthFailure::Expired);
+    }
+    let user = projections::users::by_id(pool, session.user_id)
+        .await
+        .map_err(unavailable)?
+        .ok_or(AuthFailure::OwnerDisabled)?;
+    if user.disabled {
+        return Err(AuthFailure::OwnerDisabled);
+    }
+    let role: Role = user.role.parse().map_err(|_| AuthFailure::OwnerDisabled)?;
+    Ok(Principal {
+        kind: CredentialKind::Session,
+        credential_id: session.id,
+        user_id: Some(user.id),
+        email: Some(user.email),
+        name: user.name,
+        role,
+        ceiling: None,
+        token_name: None,
+        channel: Some(session.channel),
+        expires_at: Some(session.expires_at),
+    })
 }
 
 /// Refuse an idle web session, else record this use (at most every 15 s, so a

@@ -1,5 +1,5 @@
-//! The request rate of the public sign-in routes, limited per client (10
-//! requests per second, burst 20, by default; failed authentications at the
+//! The request rate of the public sign-in routes, limited per client (an
+//! IPv6 client is its /64; 10 requests per second, burst 20, by default; failed authentications at the
 //! rack proxy are another limit: `proxy::auth_failure_limit`): a token bucket per client
 //! address, in memory (each replica limits on its own, which is what a flood
 //! against one replica needs). Over the limit: 429 with `Retry-After`, and a
@@ -60,7 +60,10 @@ impl SignInRateLimiter {
         }
     }
 
+    /// One request from `ip` (an IPv6 address counts as its /64: a host
+    /// holds a whole /64 and could otherwise rotate through it).
     pub fn check(&self, ip: IpAddr, now: Instant) -> Verdict {
+        let ip = crate::proxy::auth_failure_limit::limit_key(ip);
         let mut buckets = self
             .buckets
             .lock()
@@ -137,6 +140,23 @@ impl FromRequestParts<AppState> for PublicAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_slash_64_shares_one_bucket() {
+        let limiter = SignInRateLimiter::new(1, 2);
+        let now = Instant::now();
+        for host in ["2001:db8:5:6::1", "2001:db8:5:6::2"] {
+            assert_eq!(limiter.check(host.parse().unwrap(), now), Verdict::Allowed);
+        }
+        assert!(matches!(
+            limiter.check("2001:db8:5:6:ffff::3".parse().unwrap(), now),
+            Verdict::Limited { .. }
+        ));
+        assert_eq!(
+            limiter.check("2001:db8:5:7::1".parse().unwrap(), now),
+            Verdict::Allowed
+        );
+    }
 
     #[test]
     fn bucket_allows_the_burst_then_refills_at_the_rate() {

@@ -122,6 +122,8 @@ pub async fn login(
             pkce_verifier: &request.pkce_verifier,
             nonce: &request.nonce,
             device: &device,
+            user_code: None,
+            start_ip: None,
             created_at: now,
             expires_at: now
                 + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10)),

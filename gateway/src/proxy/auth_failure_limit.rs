@@ -2,9 +2,11 @@
 //! fixed windows (the sign-in routes' request rate is another limit:
 //! `auth::sign_in_rate_limit`).
 //!
-//! Each address may fail `limit` times per window; after that every request
-//! from it (good credentials or not, so a guess cannot be confirmed) gets 429
-//! until the window ends. Refusals are counted, not recorded one by one: when
+//! Each address (an IPv6 address counts as its /64, which one host usually
+//! holds whole) may fail `limit` times per window; after that every failing
+//! request from it gets 429 until the window ends. A valid credential is
+//! never refused for others' failures (guessing a 256-bit token is hopeless,
+//! so there is nothing to confirm). Refusals are counted, not recorded one by one: when
 //! a window ends, one `rate_limit.exceeded` event per address says how many
 //! requests were refused, so a flood cannot fill the chain.
 //!
@@ -91,6 +93,7 @@ impl AuthFailureLimiter {
     /// Before authenticating: may this address try? A closed gate counts the refusal.
     /// `now` is Unix seconds.
     pub fn check(&self, address: IpAddr, now: u64) -> Gate {
+        let address = limit_key(address);
         let start = self.window_start(now);
         let mut inner = self.lock();
         let Some(entry) = self.current(&mut inner, address, start) else {
@@ -115,6 +118,7 @@ impl AuthFailureLimiter {
 
     /// After a failed authentication.
     pub fn record_failure(&self, address: IpAddr, now: u64) {
+        let address = limit_key(address);
         let start = self.window_start(now);
         let mut inner = self.lock();
         if !inner.entries.contains_key(&address) && inner.entries.len() >= MAX_ADDRESSES {
@@ -263,6 +267,22 @@ async fn record_exceeded(
     }
 }
 
+/// What the limiter counts an address as: IPv4 as itself (also when mapped
+/// into IPv6), IPv6 as its /64 (a host gets a whole /64 and can rotate
+/// addresses within it at will).
+pub fn limit_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+        },
+    }
+}
+
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -273,6 +293,27 @@ pub fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_addresses_count_as_their_slash_64() {
+        let limiter = AuthFailureLimiter::new(2, Duration::from_secs(60));
+        let now = 1_000_000;
+        limiter.record_failure("2001:db8:1:2::1".parse().unwrap(), now);
+        limiter.record_failure("2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap(), now);
+        assert!(matches!(
+            limiter.check("2001:db8:1:2:abcd::9".parse().unwrap(), now),
+            Gate::Closed { .. }
+        ));
+        assert_eq!(
+            limiter.check("2001:db8:1:3::1".parse().unwrap(), now),
+            Gate::Open,
+            "another /64 is another client"
+        );
+        assert_eq!(
+            limit_key("::ffff:10.1.2.3".parse().unwrap()),
+            "10.1.2.3".parse::<IpAddr>().unwrap()
+        );
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -71,6 +71,8 @@ pub enum ProxyError {
     RackUnreachable(String),
     /// The rack's reply broke off or could not be read.
     RackReplyBroken(String),
+    /// The rack sent no response head in time (`RACK_RESPONSE_TIMEOUT_SECONDS`).
+    RackTimeout(String),
     /// Reading the current env before an env change failed.
     EnvUnreadable(String),
     /// Anything else that is our fault.
@@ -93,6 +95,7 @@ impl ProxyError {
             | ProxyError::FormUnreadable(_) => Fault::Client,
             ProxyError::RackUnreachable(_)
             | ProxyError::RackReplyBroken(_)
+            | ProxyError::RackTimeout(_)
             | ProxyError::EnvUnreadable(_) => Fault::Upstream,
             ProxyError::AuditUnavailable(_)
             | ProxyError::AuthUnavailable
@@ -121,6 +124,7 @@ impl ProxyError {
             ProxyError::RackUnreachable(_)
             | ProxyError::RackReplyBroken(_)
             | ProxyError::EnvUnreadable(_) => StatusCode::BAD_GATEWAY,
+            ProxyError::RackTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -144,6 +148,7 @@ impl ProxyError {
             ProxyError::RackNotConfigured => "rack_not_configured",
             ProxyError::RackUnreachable(_) => "rack_unreachable",
             ProxyError::RackReplyBroken(_) => "rack_reply_broken",
+            ProxyError::RackTimeout(_) => "rack_timeout",
             ProxyError::EnvUnreadable(_) => "env_unreadable",
             ProxyError::Internal(_) => "internal",
         }
@@ -178,6 +183,7 @@ impl ProxyError {
             ProxyError::RackNotConfigured => "the gateway has no rack configured".into(),
             ProxyError::RackUnreachable(_) => "the rack could not be reached".into(),
             ProxyError::RackReplyBroken(_) => "the rack's reply could not be read".into(),
+            ProxyError::RackTimeout(_) => "the rack did not answer in time".into(),
             ProxyError::EnvUnreadable(_) => {
                 "the rack's current environment could not be read, so the change was not sent".into()
             }
@@ -192,6 +198,7 @@ impl ProxyError {
             ProxyError::AuditUnavailable(d)
             | ProxyError::RackUnreachable(d)
             | ProxyError::RackReplyBroken(d)
+            | ProxyError::RackTimeout(d)
             | ProxyError::EnvUnreadable(d)
             | ProxyError::Internal(d) => d.clone(),
             other => other.public_message(),

@@ -288,6 +288,8 @@ pub struct Outgoing<'a> {
     pub headers: HeaderMap,
     pub body: OutgoingBody,
     pub mode: ReplyMode,
+    /// The rack's response head must come within this long (504 otherwise).
+    pub head_timeout: std::time::Duration,
 }
 
 /// Send one request to the rack. `on_end` is called only for [`Reply::Streaming`],
@@ -326,9 +328,19 @@ pub async fn send(
             }
         }
     }
-    let reply = match request.send().await {
-        Ok(reply) => reply,
-        Err(error) => {
+    let head_timeout = outgoing.head_timeout;
+    let reply = match tokio::time::timeout(head_timeout, request.send()).await {
+        Err(_elapsed) => {
+            return Err(ForwardFailure::Rack {
+                error: ProxyError::RackTimeout(format!(
+                    "no response head from the rack within {}s",
+                    head_timeout.as_secs()
+                )),
+                bytes_in: bytes_in.load(Ordering::Relaxed),
+            })
+        }
+        Ok(Ok(reply)) => reply,
+        Ok(Err(error)) => {
             let bytes_in = bytes_in.load(Ordering::Relaxed);
             return Err(if client_body_failed.load(Ordering::Relaxed) {
                 ForwardFailure::ClientBody { bytes_in }

@@ -1,8 +1,8 @@
 //! `ANY /api/v1/rack-proxy/*path`: one request through the proxy, as a
 //! sequence of phases over a [`RequestContext`], in the order [`proxy`] runs them:
 //!
-//! 1. [`authenticate`]: the failed-authentication gate (429), no browser
-//!    cookies, credentials (401);
+//! 1. [`authenticate`]: no browser cookies, credentials (401; a failing one
+//!    past its address's failure limit: 429);
 //! 2. [`match_route`]: normalise the path (400), match the route (404, never forwarded);
 //!    then [`refuse_browser_requests`] (403: a browser's cross-site websocket or write);
 //! 3. [`read_decision_inputs`]: the form where the decision needs it
@@ -196,18 +196,20 @@ fn request_context(state: &AppState, peer: SocketAddr, parts: &Parts) -> Request
     ctx
 }
 
-/// The failed-authentication gate (429), then no browser session cookie,
-/// then the credentials (401; 503 when they cannot be checked).
+/// No browser session cookie, then the credentials (401; 503 when they cannot
+/// be checked). A valid credential always passes; a failing one from an
+/// address past its failure limit gets 429 instead (the failed-authentication
+/// gate), so others' failures from the same address never lock a valid caller out.
 async fn authenticate(
     state: &AppState,
     ctx: &mut RequestContext,
     headers: &HeaderMap,
 ) -> Result<(), ProxyError> {
     let limiter = &state.proxy.auth_failure_limiter;
-    if let Gate::Closed { retry_after_secs } = limiter.check(ctx.client_ip, unix_now()) {
-        return Err(ProxyError::RateLimited { retry_after_secs });
-    }
     let failed = |failure: AuthFailure| {
+        if let Gate::Closed { retry_after_secs } = limiter.check(ctx.client_ip, unix_now()) {
+            return ProxyError::RateLimited { retry_after_secs };
+        }
         limiter.record_failure(ctx.client_ip, unix_now());
         ProxyError::Unauthenticated(failure)
     };
@@ -227,7 +229,18 @@ async fn authenticate(
             Ok(())
         }
         Err(AuthFailure::Unavailable) => Err(ProxyError::AuthUnavailable),
-        Err(failure) => Err(failed(failure)),
+        Err(failure) => {
+            // As on the API path: a web session seen idle or expired is revoked.
+            crate::auth::sessions::revoke_when_seen(
+                &state.pool,
+                &state.appender,
+                &secret,
+                failure,
+                &ctx.source(),
+            )
+            .await;
+            Err(failed(failure))
+        }
     }
 }
 
@@ -488,7 +501,16 @@ async fn forward(
 ) -> Result<Ending, ProxyError> {
     match upstream.upgrade {
         Some(upgrade) => {
-            forward_websocket(state, ctx, upstream.rack, upgrade, upstream.headers).await
+            let reauthorize = reauthorization(state, ctx, matched, &parts.headers);
+            forward_websocket(
+                state,
+                ctx,
+                upstream.rack,
+                upgrade,
+                upstream.headers,
+                reauthorize,
+            )
+            .await
         }
         None => {
             forward_http(
@@ -626,6 +648,14 @@ async fn forward_http(
                 });
             }
         };
+    // Quick calls get their head soon; uploads, downloads, proxies and builds may take long.
+    let slow = matched.route.kind != RouteKind::Json
+        || matched.route.handler == decision::routes::handler::BUILD_CREATE;
+    let head_timeout = if slow {
+        state.settings.proxy.rack_slow_response_timeout
+    } else {
+        state.settings.proxy.rack_response_timeout
+    };
     let outgoing = Outgoing {
         rack,
         method: parts.method.clone(),
@@ -634,6 +664,7 @@ async fn forward_http(
         headers,
         body,
         mode,
+        head_timeout,
     };
     let reply = match forward::send(outgoing, on_end).await {
         Ok(reply) => reply,
@@ -660,12 +691,61 @@ async fn forward_http(
     }
 }
 
+/// An open websocket's re-authorisation: every `STREAM_REAUTHORIZE_SECONDS`
+/// the credential is read again by its id and the decision made again; the
+/// future resolves, with the reason, once either refuses. (A websocket's form
+/// is empty: its body is frames, and its query is never forwarded.)
+fn reauthorization(
+    state: &AppState,
+    ctx: &RequestContext,
+    matched: &RouteMatch,
+    headers: &HeaderMap,
+) -> impl std::future::Future<Output = websocket::Revoked> + Send + 'static {
+    let pool = state.pool.clone();
+    let policy = state.settings.policy.clone();
+    let every = state.settings.proxy.stream_reauthorize_every;
+    let principal = ctx.principal.clone();
+    let matched = matched.clone();
+    let headers = headers.clone();
+    async move {
+        let Some(principal) = principal else {
+            return websocket::Revoked {
+                reason: "no principal".to_owned(),
+            };
+        };
+        loop {
+            tokio::time::sleep(every).await;
+            let now = match principal::recheck(&pool, &principal).await {
+                Ok(now) => now,
+                // The database did not answer: keep the session, ask again next time.
+                Err(AuthFailure::Unavailable) => continue,
+                Err(failure) => {
+                    return websocket::Revoked {
+                        reason: failure.to_string(),
+                    }
+                }
+            };
+            let decide = |role| policy::decide(&policy, role, &matched, &headers, Some(&[]));
+            let decided = decide(now.role).and_then(|p| match now.ceiling {
+                Some(owner) => decide(owner),
+                None => Ok(p),
+            });
+            if let Err(denial) = decided {
+                return websocket::Revoked {
+                    reason: format!("no longer allowed: {}", denial.message),
+                };
+            }
+        }
+    }
+}
+
 async fn forward_websocket(
     state: &AppState,
     ctx: &mut RequestContext,
     rack: &Rack,
     upgrade: WebSocketUpgrade,
     headers: HeaderMap,
+    reauthorize: impl std::future::Future<Output = websocket::Revoked> + Send + 'static,
 ) -> Result<Ending, ProxyError> {
     let path = ctx.path.clone().unwrap_or_else(|| "/".to_owned());
     let socket = match websocket::connect(rack, &path, headers).await {
@@ -700,10 +780,14 @@ async fn forward_websocket(
     );
     let cut = state.proxy.inflight.cut_signal();
     let scrubber = ctx.scrubber.clone();
+    let idle = state.settings.proxy.websocket_idle_timeout;
     let response = upgrade
         .max_message_size(16 << 20)
         .on_upgrade(move |client| async move {
-            let report = websocket::bridge(client, socket, cut).await;
+            let report = websocket::bridge(client, socket, cut, reauthorize, idle).await;
+            if let Some(reason) = &report.closed_reason {
+                tracing::info!(closed_by = report.closed_by, reason = %reason, "websocket closed by the gateway");
+            }
             let error = report
                 .error
                 .map(|e| ("websocket_error", scrubber.scrub(&e)));
@@ -713,6 +797,7 @@ async fn forward_websocket(
                 frames_in: Some(report.frames_in),
                 frames_out: Some(report.frames_out),
                 closed_by: Some(report.closed_by),
+                closed_reason: report.closed_reason,
                 upstream_error: error,
                 ..Exchange::default()
             });

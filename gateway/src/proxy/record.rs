@@ -84,6 +84,8 @@ pub struct Exchange {
     pub duration_us: Option<u64>,
     /// Streams and websockets: `client`, `rack`, `gateway_shutdown`, or `error`.
     pub closed_by: Option<&'static str>,
+    /// The gateway closed it itself: why.
+    pub closed_reason: Option<String>,
     pub frames_in: Option<u64>,
     pub frames_out: Option<u64>,
     /// The rack's own `Request-Id` for the exchange, to find it in the rack's logs.
@@ -104,6 +106,7 @@ pub fn response_event(ctx: &RequestContext, latency_us: u64, exchange: &Exchange
         request_seq: ctx.request_seq,
         duration_us: exchange.duration_us,
         closed_by: exchange.closed_by.map(str::to_owned),
+        closed_reason: exchange.closed_reason.clone(),
         frames_in: exchange.frames_in,
         frames_out: exchange.frames_out,
         rack_request_id: exchange.rack_request_id.clone(),

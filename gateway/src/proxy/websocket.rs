@@ -117,11 +117,21 @@ fn describe(error: &tungstenite::Error) -> String {
     }
 }
 
+/// The gateway ending a session itself: re-authorisation failed.
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    /// Why, in words (recorded on `proxy.response` and sent as the close reason).
+    pub reason: String,
+}
+
 /// How a bridged session ended.
 #[derive(Debug, Clone, Default)]
 pub struct BridgeReport {
-    /// `client`, `rack`, `gateway_shutdown`, or `error`.
+    /// `client`, `rack`, `gateway_shutdown`, `reauthorization` (closed with
+    /// 1008), `idle_timeout`, or `error`.
     pub closed_by: &'static str,
+    /// The gateway closed it: why.
+    pub closed_reason: Option<String>,
     /// Client → rack.
     pub frames_in: u64,
     pub bytes_in: u64,
@@ -158,11 +168,15 @@ enum Relay<M> {
 }
 
 /// Relay both ways until one side ends, then let the other pass on its close
-/// and wait (bounded) for its peer's close.
+/// and wait (bounded) for its peer's close. The gateway ends it itself when
+/// it stops (`cut`), when `revoked` resolves (re-authorisation failed: 1008
+/// with the reason), or after `idle` without a frame either way.
 pub async fn bridge(
     client: WebSocket,
     rack: RackSocket,
     mut cut: watch::Receiver<bool>,
+    revoked: impl std::future::Future<Output = Revoked>,
+    idle: Duration,
 ) -> BridgeReport {
     let (client_tx, client_rx) = client.split();
     let (rack_tx, rack_rx) = rack.split();
@@ -191,24 +205,57 @@ pub async fn bridge(
         down_counts.clone(),
         stop_rx,
     );
-    tokio::pin!(up, down);
+    let idle_watch = {
+        let (up, down) = (up_counts.clone(), down_counts.clone());
+        async move {
+            let frames = || up.frames.load(Ordering::Relaxed) + down.frames.load(Ordering::Relaxed);
+            let check = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+            let (mut seen, mut since) = (frames(), tokio::time::Instant::now());
+            loop {
+                tokio::time::sleep(check).await;
+                let now = frames();
+                if now != seen {
+                    (seen, since) = (now, tokio::time::Instant::now());
+                } else if since.elapsed() >= idle {
+                    return;
+                }
+            }
+        }
+    };
+    tokio::pin!(up, down, revoked, idle_watch);
 
+    let mut closed_reason = None;
     let (closed_by, first, rest) = tokio::select! {
         end = &mut up => ("client", end, Rest::Down),
         end = &mut down => ("rack", end, Rest::Up),
         _ = async { let _ = cut.wait_for(|c| *c).await; } => {
             ("gateway_shutdown", DirectionEnd::Stopped, Rest::Both)
         }
+        why = &mut revoked => {
+            closed_reason = Some(why.reason);
+            ("reauthorization", DirectionEnd::Stopped, Rest::Both)
+        }
+        _ = &mut idle_watch => {
+            closed_reason = Some(format!("no frame either way for {}s", idle.as_secs()));
+            ("idle_timeout", DirectionEnd::Stopped, Rest::Both)
+        }
     };
-    let going_away = Some(CloseFrame {
-        code: CloseCode::Away,
-        reason: "gateway stopping".into(),
-    });
-    stop_tx.send_replace(Some(if closed_by == "gateway_shutdown" {
-        going_away
-    } else {
-        None
-    }));
+    let close_frame = match closed_by {
+        "gateway_shutdown" => Some(CloseFrame {
+            code: CloseCode::Away,
+            reason: "gateway stopping".into(),
+        }),
+        "reauthorization" => Some(CloseFrame {
+            code: CloseCode::Policy,
+            reason: close_reason(closed_reason.as_deref().unwrap_or("access revoked")).into(),
+        }),
+        "idle_timeout" => Some(CloseFrame {
+            code: CloseCode::Away,
+            reason: "idle timeout".into(),
+        }),
+        _ => None,
+    };
+    stop_tx.send_replace(Some(close_frame));
     let finish = async {
         match rest {
             Rest::Down => {
@@ -241,12 +288,22 @@ pub async fn bridge(
     };
     BridgeReport {
         closed_by,
+        closed_reason,
         frames_in: up_counts.frames.load(Ordering::Relaxed),
         bytes_in: up_counts.bytes.load(Ordering::Relaxed),
         frames_out: down_counts.frames.load(Ordering::Relaxed),
         bytes_out: down_counts.bytes.load(Ordering::Relaxed),
         error,
     }
+}
+
+/// A close frame's reason holds at most 123 bytes (RFC 6455 §5.5).
+fn close_reason(reason: &str) -> String {
+    let mut cut = reason.len().min(123);
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    reason[..cut].to_owned()
 }
 
 enum Rest {

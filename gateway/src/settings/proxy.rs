@@ -19,6 +19,19 @@ pub struct ProxySettings {
     pub rack_connect_timeout: Duration,
     /// Write the per-request JSON line on stdout (`REQUEST_LOG`: `stdout`, the default, or `off`).
     pub request_log: bool,
+    /// The rack's response head must come within this long for quick calls
+    /// (`RACK_RESPONSE_TIMEOUT_SECONDS`, 60) → 504, recorded.
+    pub rack_response_timeout: Duration,
+    /// ... and within this long for uploads, downloads, builds and proxies
+    /// (`RACK_SLOW_RESPONSE_TIMEOUT_SECONDS`, 900).
+    pub rack_slow_response_timeout: Duration,
+    /// Open websockets (exec, logs, attach) are re-authorised this often: a
+    /// revoked session or token, a disabled user or a lowered role closes
+    /// them with 1008 (`STREAM_REAUTHORIZE_SECONDS`, 5).
+    pub stream_reauthorize_every: Duration,
+    /// A websocket with no frame either way for this long is closed
+    /// (`WEBSOCKET_IDLE_TIMEOUT_SECONDS`, 900).
+    pub websocket_idle_timeout: Duration,
 }
 
 pub(super) fn read(r: &Reader) -> Result<ProxySettings, SettingsError> {
@@ -29,6 +42,16 @@ pub(super) fn read(r: &Reader) -> Result<ProxySettings, SettingsError> {
         ),
         max_form_bytes: r.parse("PROXY_MAX_FORM_BYTES", 1usize << 20)?,
         rack_connect_timeout: Duration::from_millis(r.parse("RACK_CONNECT_TIMEOUT_MS", 10_000u64)?),
+        rack_response_timeout: Duration::from_secs(
+            r.parse("RACK_RESPONSE_TIMEOUT_SECONDS", 60u64)?,
+        ),
+        rack_slow_response_timeout: Duration::from_secs(
+            r.parse("RACK_SLOW_RESPONSE_TIMEOUT_SECONDS", 900u64)?,
+        ),
+        stream_reauthorize_every: Duration::from_secs(r.parse("STREAM_REAUTHORIZE_SECONDS", 5u64)?),
+        websocket_idle_timeout: Duration::from_secs(
+            r.parse("WEBSOCKET_IDLE_TIMEOUT_SECONDS", 900u64)?,
+        ),
         request_log: match r
             .string("REQUEST_LOG", "stdout")
             .to_ascii_lowercase()
@@ -50,6 +73,22 @@ pub(super) fn read(r: &Reader) -> Result<ProxySettings, SettingsError> {
     if proxy.rack_connect_timeout.is_zero() {
         return Err(bad("RACK_CONNECT_TIMEOUT_MS", "must be positive"));
     }
+    for (name, value) in [
+        ("RACK_RESPONSE_TIMEOUT_SECONDS", proxy.rack_response_timeout),
+        (
+            "RACK_SLOW_RESPONSE_TIMEOUT_SECONDS",
+            proxy.rack_slow_response_timeout,
+        ),
+        ("STREAM_REAUTHORIZE_SECONDS", proxy.stream_reauthorize_every),
+        (
+            "WEBSOCKET_IDLE_TIMEOUT_SECONDS",
+            proxy.websocket_idle_timeout,
+        ),
+    ] {
+        if value.is_zero() {
+            return Err(bad(name, "must be positive"));
+        }
+    }
     Ok(proxy)
 }
 
@@ -65,4 +104,20 @@ pub(super) fn describe(s: &ProxySettings, view: &mut View) {
         s.rack_connect_timeout.as_millis() as u64,
     );
     view.show("REQUEST_LOG", if s.request_log { "stdout" } else { "off" });
+    view.show(
+        "RACK_RESPONSE_TIMEOUT_SECONDS",
+        s.rack_response_timeout.as_secs(),
+    );
+    view.show(
+        "RACK_SLOW_RESPONSE_TIMEOUT_SECONDS",
+        s.rack_slow_response_timeout.as_secs(),
+    );
+    view.show(
+        "STREAM_REAUTHORIZE_SECONDS",
+        s.stream_reauthorize_every.as_secs(),
+    );
+    view.show(
+        "WEBSOCKET_IDLE_TIMEOUT_SECONDS",
+        s.websocket_idle_timeout.as_secs(),
+    );
 }

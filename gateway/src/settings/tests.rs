@@ -86,8 +86,39 @@ fn proxy_settings_are_checked() {
     assert_eq!(s.policy.run_blocked_services, ["web", "worker"]);
     assert_eq!(
         s.policy.admin_only_commands,
-        ["rails console", "rake db:migrate", "rake db:seed"]
+        [
+            "rails console",
+            "rails dbconsole",
+            "rails runner",
+            "rake db:migrate",
+            "rake db:seed",
+            "rake db:drop",
+            "rake db:schema:load"
+        ]
     );
+    assert!(s.policy.shell_commands_allowed.is_empty());
+}
+
+#[test]
+fn shell_commands_allowed_is_a_json_list_of_exact_commands() {
+    let mut env = base();
+    env.set(
+        "SHELL_COMMANDS_ALLOWED",
+        r#"["bin/a && bin/b", "echo 'x, y'"]"#,
+    );
+    let s = Settings::from_env(&env).unwrap();
+    assert_eq!(
+        s.policy.shell_commands_allowed,
+        ["bin/a && bin/b", "echo 'x, y'"]
+    );
+    for bad in ["bin/a && bin/b", r#"["ok", 3]"#, r#"[" "]"#] {
+        env.set("SHELL_COMMANDS_ALLOWED", bad);
+        assert_eq!(
+            Settings::from_env(&env).unwrap_err().name,
+            "SHELL_COMMANDS_ALLOWED",
+            "{bad}"
+        );
+    }
 }
 
 #[test]
@@ -393,6 +424,11 @@ fn everything() -> Env {
         ("ALLOW_RACK_UPDATE", "1"),
         ("RUN_BLOCKED_SERVICES", "web, scheduler"),
         ("ADMIN_ONLY_COMMANDS", "rails console, psql"),
+        ("SHELL_COMMANDS_ALLOWED", r#"["bin/check && bin/report"]"#),
+        ("RACK_RESPONSE_TIMEOUT_SECONDS", "45"),
+        ("RACK_SLOW_RESPONSE_TIMEOUT_SECONDS", "600"),
+        ("STREAM_REAUTHORIZE_SECONDS", "3"),
+        ("WEBSOCKET_IDLE_TIMEOUT_SECONDS", "300"),
         ("MFA_REQUIRE_ALL_USERS", "false"),
         ("MFA_STEP_UP_WINDOW_MINUTES", "5"),
         ("MFA_TRUSTED_DEVICE_TTL_DAYS", "7"),
@@ -480,6 +516,13 @@ fn the_public_view_is_pinned() {
 "scheduler"
   ],
   "SESSION_TIMEOUT_MINUTES": 15,
+  "SHELL_COMMANDS_ALLOWED": [
+    "bin/check && bin/report"
+  ],
+  "RACK_RESPONSE_TIMEOUT_SECONDS": 45,
+  "RACK_SLOW_RESPONSE_TIMEOUT_SECONDS": 600,
+  "STREAM_REAUTHORIZE_SECONDS": 3,
+  "WEBSOCKET_IDLE_TIMEOUT_SECONDS": 300,
   "TLS": true,
   "TRUSTED_PROXY_CIDRS": [
 "10.0.0.0/8",
@@ -496,7 +539,7 @@ fn the_public_view_is_pinned() {
     assert_eq!(view, expected);
     assert_eq!(
         s.fingerprint(),
-        "2e2f58e42750b9b35fec79efc89c8826b9c8a178c204417a23fcd94a3d324fd2"
+        "b3c4770d985aaec257a39b63a069f47fd15193b8f2d487344b62ac8b763283ec"
     );
 
     let defaults = Settings::from_env(&base()).unwrap();
@@ -504,8 +547,12 @@ fn the_public_view_is_pinned() {
         r#"{
   "ADMIN_ONLY_COMMANDS": [
 "rails console",
+"rails dbconsole",
+"rails runner",
 "rake db:migrate",
-"rake db:seed"
+"rake db:seed",
+"rake db:drop",
+"rake db:schema:load"
   ],
   "ADMIN_USERS": [],
   "ALLOW_DESTRUCTIVE_ACTIONS": false,
@@ -559,6 +606,11 @@ fn the_public_view_is_pinned() {
 "worker"
   ],
   "SESSION_TIMEOUT_MINUTES": 5,
+  "SHELL_COMMANDS_ALLOWED": [],
+  "RACK_RESPONSE_TIMEOUT_SECONDS": 60,
+  "RACK_SLOW_RESPONSE_TIMEOUT_SECONDS": 900,
+  "STREAM_REAUTHORIZE_SECONDS": 5,
+  "WEBSOCKET_IDLE_TIMEOUT_SECONDS": 900,
   "TLS": false,
   "TRUSTED_PROXY_CIDRS": [],
   "VIEWER_USERS": [],

@@ -6,6 +6,7 @@
 //! | `/` | redirects to `/app` |
 //! | `/app` | who is signed in (email, name, role) and a sign-out button; signed out → `/app/login` |
 //! | `/app/login` | "Sign in with Google" → the web login |
+//! | `/app/cli/auth/confirm?login=<id>` | what a CLI login authorises (device, address, time, code) and a Confirm button (`crate::auth::cli_confirm`) |
 //! | `/app/cli/auth/success?login=<id>` | "Signed in as <email>. Return to your terminal." |
 //! | `/app/auth/error?error=<code>` | a clear sentence for each login failure code |
 //!
@@ -41,6 +42,10 @@ static TEMPLATES: LazyLock<Result<Environment<'static>, minijinja::Error>> = Laz
         include_str!("templates/cli_success.html"),
     )?;
     env.add_template("auth_error.html", include_str!("templates/auth_error.html"))?;
+    env.add_template(
+        "cli_confirm.html",
+        include_str!("templates/cli_confirm.html"),
+    )?;
     env.add_template("logout.html", include_str!("templates/logout.html"))?;
     Ok(env)
 });
@@ -50,6 +55,10 @@ pub fn router() -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/app") }))
         .route("/app", get(app))
         .route("/app/login", get(login))
+        .route(
+            crate::auth::cli_confirm::CONFIRM_PATH,
+            get(crate::auth::cli_confirm::page).post(crate::auth::cli_confirm::confirm),
+        )
         .route("/app/cli/auth/success", get(cli_success))
         .route("/app/auth/error", get(auth_error))
 }
@@ -81,7 +90,7 @@ pub fn error_sentence(code: &str) -> &'static str {
     }
 }
 
-fn render(state: &AppState, status: StatusCode, template: &str, ctx: Value) -> Response {
+pub(crate) fn render(state: &AppState, status: StatusCode, template: &str, ctx: Value) -> Response {
     let rendered = match TEMPLATES.as_ref() {
         Ok(env) => env
             .get_template(template)
@@ -187,7 +196,8 @@ async fn cli_success(
     match login {
         Some(login)
             if login.channel == "cli"
-                && matches!(login.status, Status::Authenticated | Status::Completed)
+                && (login.status == Status::Completed
+                    || (login.status == Status::Authenticated && login.confirmed_at.is_some()))
                 && login.email.is_some() =>
         {
             render(

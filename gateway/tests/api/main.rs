@@ -8,6 +8,8 @@ mod archive;
 mod archive_export;
 mod archive_resilience;
 mod browser;
+mod cli_login_confirmation;
+mod faults;
 mod operator;
 mod proxy_access;
 mod proxy_audit;

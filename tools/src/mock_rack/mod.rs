@@ -73,9 +73,9 @@ pub struct MockRackConfig {
     pub version: String,
     /// A build nobody streams logs for reports `complete` this long after it started.
     pub build_duration: Duration,
-    /// Followed log streams (`Follow` absent or true) stay open this long after their lines,
-    /// then end, so no client waits forever.
-    pub follow_linger: Duration,
+    /// Followed log streams (`Follow` absent or true) stay open, as a rack's do, until the
+    /// client leaves, with a new line this often.
+    pub follow_interval: Duration,
 }
 
 impl Default for MockRackConfig {
@@ -86,7 +86,7 @@ impl Default for MockRackConfig {
             tls: false,
             version: DEFAULT_VERSION.to_string(),
             build_duration: Duration::from_secs(2),
-            follow_linger: Duration::from_millis(300),
+            follow_interval: Duration::from_secs(1),
         }
     }
 }

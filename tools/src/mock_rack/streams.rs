@@ -170,11 +170,13 @@ async fn send_lines(socket: &mut WebSocket, lines: &[String], pause: Option<Dura
     true
 }
 
-/// Upgrades and sends `lines` (or the error), lingering briefly when following, then ends.
+/// Upgrades and sends `lines` (or the error). Without `Follow` (or with
+/// `Follow: false`) the stream then ends; followed, it stays open as a rack's
+/// does, a new line every `follow` interval, until the client leaves.
 fn stream_lines(
     ws: WebSocketUpgrade,
     lines: Result<Vec<String>, String>,
-    linger: Option<Duration>,
+    follow: Option<(Duration, String)>,
 ) -> Response {
     ws.on_upgrade(move |mut socket| async move {
         match lines {
@@ -183,17 +185,53 @@ fn stream_lines(
                 if !send_lines(&mut socket, &lines, None).await {
                     return;
                 }
-                if let Some(linger) = linger {
-                    tokio::time::sleep(linger).await;
+                match follow {
+                    Some((every, prefix)) => {
+                        follow_until_the_client_leaves(socket, every, prefix).await
+                    }
+                    None => finish(socket).await,
                 }
-                finish(socket).await;
             }
         }
     })
 }
 
-fn linger(shared: &Shared, opts: &LogOptions) -> Option<Duration> {
-    opts.follow.then_some(shared.config.follow_linger)
+/// A followed stream: a line every `every` until the client closes, errs or goes away.
+async fn follow_until_the_client_leaves(mut socket: WebSocket, every: Duration, prefix: String) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    let mut n = 0u64;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                n += 1;
+                let line = format!("{prefix}still running ({n})\n");
+                if socket.send(Message::Text(line.into())).await.is_err() {
+                    return;
+                }
+            }
+            message = socket.recv() => match message {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// How a log stream follows: `None` when it does not, else its line interval
+/// and the prefix its lines carry (`<time> <source> ` with `Prefix: true`).
+fn follow(shared: &Shared, opts: &LogOptions, source: &str) -> Option<(Duration, String)> {
+    opts.follow.then(|| {
+        let prefix = if opts.prefix {
+            format!(
+                "{} {source} ",
+                Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+            )
+        } else {
+            String::new()
+        };
+        (shared.config.follow_interval, prefix)
+    })
 }
 
 /// Common start of every websocket handler: route match, origin check, then (after upgrading,
@@ -228,7 +266,8 @@ pub async fn app_logs(
         })
         .map(|entries| opts.render(entries))
         .map_err(|e| e.message);
-    stream_lines(ws, lines, linger(&shared, &opts))
+    let source = format!("app/{app}");
+    stream_lines(ws, lines, follow(&shared, &opts, &source))
 }
 
 /// `WS /apps/{app}/services/{service}/logs`.
@@ -256,7 +295,8 @@ pub async fn service_logs(
         })
         .map(|entries| opts.render(entries))
         .map_err(|e| e.message);
-    stream_lines(ws, lines, linger(&shared, &opts))
+    let source = format!("service/{service}");
+    stream_lines(ws, lines, follow(&shared, &opts, &source))
 }
 
 /// `WS /apps/{app}/processes/{pid}/logs`.
@@ -279,7 +319,8 @@ pub async fn process_logs(
         })
         .map(|entries| opts.render(entries))
         .map_err(|e| e.message);
-    stream_lines(ws, lines, linger(&shared, &opts))
+    let source = format!("process/{pid}");
+    stream_lines(ws, lines, follow(&shared, &opts, &source))
 }
 
 /// `WS /system/logs` (`convox rack logs`).
@@ -303,7 +344,7 @@ pub async fn system_logs(
         entries.push((source, format!("{} ready", p.name)));
     }
     let lines = Ok(opts.render(entries));
-    stream_lines(ws, lines, linger(&shared, &opts))
+    stream_lines(ws, lines, follow(&shared, &opts, "system"))
 }
 
 /// `WS /apps/{app}/builds/{id}/logs`: the build's output, a line at a time; once it has all
@@ -428,8 +469,8 @@ struct Outcome {
 }
 
 /// The mock's "container": `echo <words>` prints the words; `cat` echoes stdin until the
-/// client's end-of-input (an empty binary frame); `exit <n>` ends with code n; anything else
-/// prints `ran: <command>` and exits 0.
+/// client's end-of-input (an empty binary frame); `exit <n>` ends with code n; `sleep <s>`
+/// lasts s seconds (the session with it); anything else prints `ran: <command>` and exits 0.
 async fn run_command(socket: &mut WebSocket, command: &str) -> Outcome {
     let mut words = command.split_whitespace();
     let mut outcome = Outcome {
@@ -471,6 +512,22 @@ async fn run_command(socket: &mut WebSocket, command: &str) -> Outcome {
             if copy.is_err() {
                 tracing::debug!("cat: stdin did not end in time");
             }
+            None
+        }
+        // A command that lasts: the session stays open until it exits (or the client leaves).
+        Some("sleep") => {
+            let seconds: f64 = words.next().and_then(|n| n.parse().ok()).unwrap_or(1.0);
+            let lasts = Duration::from_secs_f64(seconds.clamp(0.0, 3600.0));
+            let client_left = tokio::time::timeout(lasts, async {
+                loop {
+                    match socket.recv().await {
+                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                        Some(Ok(_)) => {}
+                    }
+                }
+            })
+            .await;
+            outcome.client_gone = client_left.is_ok();
             None
         }
         _ => Some(format!("ran: {command}\n")),

@@ -11,7 +11,7 @@ mod proxy;
 pub mod s3;
 mod sign_in;
 
-pub use app::{append_test_events, new_key, spawn_app, TestApp};
+pub use app::{append_test_events, new_key, spawn_app, TestApp, APP_SECRET_KEY};
 /// The roles, in the one order every test lists them:
 /// viewer, ops, deployer, cicd, admin, auditor ([`Role::ALL`]).
 pub use decision::rbac::Role;

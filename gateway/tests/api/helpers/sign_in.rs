@@ -78,6 +78,16 @@ pub struct CliLogin {
     pub auth_url: String,
     pub expires_at: String,
     pub cli_secret: String,
+    /// The short code the CLI prints and the confirmation page shows.
+    pub user_code: String,
+}
+
+/// A CLI login the provider admitted, waiting on its confirmation page.
+pub struct Unconfirmed {
+    /// Where the callback sent the browser (`/app/cli/auth/confirm?login=…`, or an error page).
+    pub landing: String,
+    /// `name=value` of the confirmation cookie only this browser holds, if one was set.
+    pub cookie: Option<String>,
 }
 
 /// A CLI login request body, with the device the CLI describes itself as.
@@ -213,13 +223,42 @@ impl TestApp {
             state: body["state"].as_str().unwrap().to_owned(),
             auth_url: body["auth_url"].as_str().unwrap().to_owned(),
             expires_at: body["expires_at"].as_str().unwrap().to_owned(),
+            user_code: body["user_code"].as_str().unwrap().to_owned(),
             cli_secret,
         }
     }
 
     /// The browser half of a CLI login: sign in at the provider, follow the
-    /// callback; returns the callback's redirect target.
+    /// callback and, when it asks, confirm on the confirmation page (after
+    /// checking it shows the CLI's code); returns where the browser ends up.
     pub async fn cli_browser(&self, login: &CliLogin, email: &str, tamper: Option<&str>) -> String {
+        let unconfirmed = self.cli_browser_unconfirmed(login, email, tamper).await;
+        let Some(cookie) = unconfirmed.cookie.clone() else {
+            return unconfirmed.landing;
+        };
+        let page = self
+            .client
+            .get(self.url(&unconfirmed.landing))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "confirmation page");
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains(&login.user_code),
+            "the page shows the code: {html}"
+        );
+        self.cli_confirm(&unconfirmed, &cookie).await
+    }
+
+    /// Sign in at the provider for a CLI login and follow the callback, without confirming.
+    pub async fn cli_browser_unconfirmed(
+        &self,
+        login: &CliLogin,
+        email: &str,
+        tamper: Option<&str>,
+    ) -> Unconfirmed {
         let callback_url = self.provider_redirect(&login.auth_url, email, tamper).await;
         let callback = self
             .client
@@ -228,7 +267,34 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(callback.status(), StatusCode::SEE_OTHER, "cli callback");
-        location(&callback)
+        let cookie = super::http::set_cookies(callback.headers())
+            .into_iter()
+            .find(|c| c.starts_with("rgw_cli_confirm_"))
+            .and_then(|c| c.split(';').next().map(str::to_owned));
+        Unconfirmed {
+            landing: location(&callback),
+            cookie,
+        }
+    }
+
+    /// Press Confirm on the confirmation page, with this cookie (`name=value`); returns where it sends the browser.
+    pub async fn cli_confirm(&self, unconfirmed: &Unconfirmed, cookie: &str) -> String {
+        let login_id = unconfirmed
+            .landing
+            .split("login=")
+            .nth(1)
+            .expect("the confirmation page names its login")
+            .to_owned();
+        let confirmed = self
+            .client
+            .post(self.url("/app/cli/auth/confirm"))
+            .header("cookie", cookie)
+            .form(&[("login", login_id.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(confirmed.status(), StatusCode::SEE_OTHER, "confirm");
+        location(&confirmed)
     }
 
     pub async fn cli_complete(
