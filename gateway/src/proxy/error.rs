@@ -56,6 +56,8 @@ pub enum ProxyError {
     BrowserRequest(String),
     /// The client's request body broke off while it was being sent on.
     ClientBodyBroken,
+    /// A form the proxy reads did not arrive within `CLIENT_BODY_TIMEOUT_SECONDS`.
+    ClientBodyTimeout { seconds: u64 },
     /// A form the proxy must read to decide is larger than `PROXY_MAX_FORM_BYTES`.
     FormTooLarge { limit: usize },
     /// A form the proxy must read to decide could not be read as the rack
@@ -89,6 +91,7 @@ impl ProxyError {
             | ProxyError::WebSocketMismatch
             | ProxyError::BadUpgrade(_)
             | ProxyError::ClientBodyBroken
+            | ProxyError::ClientBodyTimeout { .. }
             | ProxyError::Forbidden(_)
             | ProxyError::BrowserRequest(_)
             | ProxyError::FormTooLarge { .. }
@@ -114,6 +117,7 @@ impl ProxyError {
             | ProxyError::BadUpgrade(_)
             | ProxyError::ClientBodyBroken => StatusCode::BAD_REQUEST,
             ProxyError::UnknownRoute(_) => StatusCode::NOT_FOUND,
+            ProxyError::ClientBodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ProxyError::Forbidden(_) | ProxyError::BrowserRequest(_) => StatusCode::FORBIDDEN,
             ProxyError::FormTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::FormUnreadable(why) => why.status(),
@@ -139,6 +143,7 @@ impl ProxyError {
             ProxyError::WebSocketMismatch => "websocket_mismatch",
             ProxyError::BadUpgrade(_) => "bad_upgrade",
             ProxyError::ClientBodyBroken => "client_body_broken",
+            ProxyError::ClientBodyTimeout { .. } => "client_body_timeout",
             ProxyError::Forbidden(_) => "forbidden",
             ProxyError::BrowserRequest(_) => "browser_request",
             ProxyError::FormTooLarge { .. } => "form_too_large",
@@ -169,6 +174,9 @@ impl ProxyError {
             }
             ProxyError::BadUpgrade(why) => format!("invalid websocket upgrade: {why}"),
             ProxyError::ClientBodyBroken => "the request body could not be read".into(),
+            ProxyError::ClientBodyTimeout { seconds } => {
+                format!("the request body did not arrive within {seconds}s")
+            }
             ProxyError::Forbidden(denial) => denial.message.clone(),
             ProxyError::BrowserRequest(what) => format!(
                 "refused: {what}; the rack proxy is for the CLI, not for pages in a browser"

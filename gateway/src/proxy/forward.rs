@@ -167,22 +167,53 @@ pub struct Counted<S> {
     inner: S,
     bytes: Arc<AtomicU64>,
     failed: Arc<AtomicBool>,
+    /// A client body that sends nothing for this long is cut off.
+    idle: std::time::Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
 }
 
-impl<S, E> Stream for Counted<S>
+impl<S> Counted<S> {
+    fn new(
+        inner: S,
+        bytes: Arc<AtomicU64>,
+        failed: Arc<AtomicBool>,
+        idle: std::time::Duration,
+    ) -> Self {
+        Counted {
+            inner,
+            bytes,
+            failed,
+            idle,
+            timer: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+}
+
+impl<S> Stream for Counted<S>
 where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    S: Stream<Item = Result<Bytes, axum::Error>> + Unpin,
 {
-    type Item = Result<Bytes, E>;
+    type Item = Result<Bytes, axum::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let polled = self.inner.poll_next_unpin(cx);
         match &polled {
             Poll::Ready(Some(Ok(chunk))) => {
                 self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                let deadline = tokio::time::Instant::now() + self.idle;
+                self.timer.as_mut().reset(deadline);
             }
             Poll::Ready(Some(Err(_))) => self.failed.store(true, Ordering::Relaxed),
-            _ => {}
+            Poll::Pending => {
+                if std::future::Future::poll(self.timer.as_mut(), cx).is_ready() {
+                    self.failed.store(true, Ordering::Relaxed);
+                    return Poll::Ready(Some(Err(axum::Error::new(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the client body stalled",
+                    )))));
+                }
+            }
+            Poll::Ready(None) => {}
         }
         polled
     }
@@ -290,6 +321,8 @@ pub struct Outgoing<'a> {
     pub mode: ReplyMode,
     /// The rack's response head must come within this long (504 otherwise).
     pub head_timeout: std::time::Duration,
+    /// A streamed client body that sends nothing for this long is cut off.
+    pub body_idle_timeout: std::time::Duration,
 }
 
 /// Send one request to the rack. `on_end` is called only for [`Reply::Streaming`],
@@ -319,11 +352,12 @@ pub async fn send(
                 if let Some(length) = hint.exact() {
                     request = request.header(header::CONTENT_LENGTH, length);
                 }
-                let counted = Counted {
-                    inner: body.into_data_stream(),
-                    bytes: bytes_in.clone(),
-                    failed: client_body_failed.clone(),
-                };
+                let counted = Counted::new(
+                    body.into_data_stream(),
+                    bytes_in.clone(),
+                    client_body_failed.clone(),
+                    outgoing.body_idle_timeout,
+                );
                 request = request.body(reqwest::Body::wrap_stream(counted));
             }
         }

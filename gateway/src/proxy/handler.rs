@@ -348,7 +348,12 @@ async fn read_decision_inputs(
                 .proxy
                 .max_form_bytes
                 .min(routes::FORM_BODY_LIMIT);
-            let bytes = read_form(body, limit).await?;
+            let within = state.settings.proxy.client_body_timeout;
+            let bytes = tokio::time::timeout(within, read_form(body, limit))
+                .await
+                .map_err(|_| ProxyError::ClientBodyTimeout {
+                    seconds: within.as_secs(),
+                })??;
             let fields = routes::body_fields(matched.route, content_type.as_deref(), &bytes)
                 .map_err(ProxyError::FormUnreadable)?;
             (OutgoingBody::Buffered(bytes), Some(fields))
@@ -665,6 +670,7 @@ async fn forward_http(
         body,
         mode,
         head_timeout,
+        body_idle_timeout: state.settings.proxy.client_body_timeout,
     };
     let reply = match forward::send(outgoing, on_end).await {
         Ok(reply) => reply,

@@ -32,6 +32,10 @@ pub struct ProxySettings {
     /// A websocket with no frame either way for this long is closed
     /// (`WEBSOCKET_IDLE_TIMEOUT_SECONDS`, 900).
     pub websocket_idle_timeout: Duration,
+    /// A client body that stops sending for this long is cut off, and a
+    /// form the proxy reads must arrive whole within it
+    /// (`CLIENT_BODY_TIMEOUT_SECONDS`, 30) → 408.
+    pub client_body_timeout: Duration,
 }
 
 pub(super) fn read(r: &Reader) -> Result<ProxySettings, SettingsError> {
@@ -52,6 +56,7 @@ pub(super) fn read(r: &Reader) -> Result<ProxySettings, SettingsError> {
         websocket_idle_timeout: Duration::from_secs(
             r.parse("WEBSOCKET_IDLE_TIMEOUT_SECONDS", 900u64)?,
         ),
+        client_body_timeout: Duration::from_secs(r.parse("CLIENT_BODY_TIMEOUT_SECONDS", 30u64)?),
         request_log: match r
             .string("REQUEST_LOG", "stdout")
             .to_ascii_lowercase()
@@ -119,5 +124,9 @@ pub(super) fn describe(s: &ProxySettings, view: &mut View) {
     view.show(
         "WEBSOCKET_IDLE_TIMEOUT_SECONDS",
         s.websocket_idle_timeout.as_secs(),
+    );
+    view.show(
+        "CLIENT_BODY_TIMEOUT_SECONDS",
+        s.client_body_timeout.as_secs(),
     );
 }

@@ -429,6 +429,7 @@ fn everything() -> Env {
         ("RACK_SLOW_RESPONSE_TIMEOUT_SECONDS", "600"),
         ("STREAM_REAUTHORIZE_SECONDS", "3"),
         ("WEBSOCKET_IDLE_TIMEOUT_SECONDS", "300"),
+        ("CLIENT_BODY_TIMEOUT_SECONDS", "20"),
         ("MFA_REQUIRE_ALL_USERS", "false"),
         ("MFA_STEP_UP_WINDOW_MINUTES", "5"),
         ("MFA_TRUSTED_DEVICE_TTL_DAYS", "7"),
@@ -523,6 +524,7 @@ fn the_public_view_is_pinned() {
   "RACK_SLOW_RESPONSE_TIMEOUT_SECONDS": 600,
   "STREAM_REAUTHORIZE_SECONDS": 3,
   "WEBSOCKET_IDLE_TIMEOUT_SECONDS": 300,
+  "CLIENT_BODY_TIMEOUT_SECONDS": 20,
   "TLS": true,
   "TRUSTED_PROXY_CIDRS": [
 "10.0.0.0/8",
@@ -539,7 +541,7 @@ fn the_public_view_is_pinned() {
     assert_eq!(view, expected);
     assert_eq!(
         s.fingerprint(),
-        "b3c4770d985aaec257a39b63a069f47fd15193b8f2d487344b62ac8b763283ec"
+        "34bfbd5f4344cad9efcceb403e9f22315ca36fd6d06d3efe20ae89dddcd25e79"
     );
 
     let defaults = Settings::from_env(&base()).unwrap();
@@ -611,6 +613,7 @@ fn the_public_view_is_pinned() {
   "RACK_SLOW_RESPONSE_TIMEOUT_SECONDS": 900,
   "STREAM_REAUTHORIZE_SECONDS": 5,
   "WEBSOCKET_IDLE_TIMEOUT_SECONDS": 900,
+  "CLIENT_BODY_TIMEOUT_SECONDS": 30,
   "TLS": false,
   "TRUSTED_PROXY_CIDRS": [],
   "VIEWER_USERS": [],

@@ -701,3 +701,65 @@ async fn an_anonymous_flood_neither_fills_the_chain_nor_starves_authenticated_ca
         "{aggregates:?}"
     );
 }
+
+/// A client body that stops sending: a form the proxy reads gets 408, a
+/// streamed upload is cut off; both within `CLIENT_BODY_TIMEOUT_SECONDS`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_body_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rack = Rack::start().await;
+    let app = TestApp::build()
+        .rack(&rack.url())
+        .env("CLIENT_BODY_TIMEOUT_SECONDS", "1")
+        .spawn()
+        .await;
+    let deployer = app.token(Role::Deployer).await;
+    let authorization = crate::helpers::basic(&deployer);
+    let host = app.address.trim_start_matches("http://").to_owned();
+    for (path, content_type, status) in [
+        (
+            "/apps/myapp/releases",
+            "application/x-www-form-urlencoded",
+            408,
+        ),
+        (
+            "/apps/myapp/objects/tmp/stalled.tgz",
+            "application/octet-stream",
+            400,
+        ),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+        let head = format!(
+            "POST {}{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {authorization}\r\n\
+             Content-Type: {content_type}\r\nContent-Length: 1000\r\nConnection: close\r\n\r\nenv=A%3D1",
+            crate::helpers::PREFIX
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await
+        .expect("answered in time")
+        .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{path}: {answer}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(6),
+            "{path}"
+        );
+    }
+    // The cut-off upload was recorded as ended by the client's body.
+    let responses: Vec<_> = app
+        .proxy_events()
+        .await
+        .into_iter()
+        .filter(|(_, t, d)| t == "proxy.response" && d["status"] == 400)
+        .collect();
+    assert_eq!(responses.len(), 1, "{responses:?}");
+}
