@@ -1,5 +1,6 @@
 //! Second factors (`docs/mfa.md`): the keys that protect MFA secrets at rest.
 //!
+//! - [`totp`]: RFC 6238 codes (totp-rs), enrolment secret/URL/QR, one use per step.
 //! - [`crypto`]: the AEAD key, the fingerprint key and the backup-code pepper,
 //!   derived from `APP_SECRET_KEY`.
 //!
@@ -8,6 +9,7 @@
 
 pub mod crypto;
 pub mod webauthn;
+pub mod totp;
 
 pub use crypto::{MfaKeyError, MfaKeys, Sealed};
 
