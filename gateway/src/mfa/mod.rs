@@ -8,8 +8,8 @@
 //! `projections::mfa`, the level of each permission `decision::mfa`.
 
 pub mod crypto;
-pub mod webauthn;
 pub mod totp;
+pub mod webauthn;
 
 pub use crypto::{MfaKeyError, MfaKeys, Sealed};
 
