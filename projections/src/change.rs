@@ -113,6 +113,19 @@ pub(crate) fn unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
 
+/// The result of an insert that must create its row: a unique violation
+/// means the event repeats one already applied, and is its rejection.
+pub(crate) fn inserted(
+    result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>,
+    rejection: impl FnOnce() -> String,
+) -> Result<(), ApplyError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if unique_violation(&e) => Err(Rejection(rejection()).into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub(crate) fn expect_one_row(
     affected: u64,
     rejection: impl FnOnce() -> String,
@@ -147,13 +160,7 @@ impl Change {
                 .bind(at.seq)
                 .execute(&mut *conn)
                 .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(e) if unique_violation(&e) => {
-                        Err(Rejection(format!("user {email} already exists")).into())
-                    }
-                    Err(e) => Err(e.into()),
-                }
+                inserted(result, || format!("user {email} already exists"))
             }
             Change::SetUserRole { id, role, at } => {
                 let done = sqlx::query(&format!(
@@ -208,14 +215,9 @@ impl Change {
                 .bind(created_by)
                 .execute(&mut *conn)
                 .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(e) if unique_violation(&e) => Err(Rejection(format!(
-                        "an active API token named {name:?} already exists"
-                    ))
-                    .into()),
-                    Err(e) => Err(e.into()),
-                }
+                inserted(result, || {
+                    format!("an active API token named {name:?} already exists")
+                })
             }
             Change::RevokeApiToken { id, by, reason, at } => {
                 revoke(conn, s, Revocable::ApiToken, *id, by, reason, *at).await
@@ -251,13 +253,7 @@ impl Change {
                 .bind(expires_at)
                 .execute(&mut *conn)
                 .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(e) if unique_violation(&e) => {
-                        Err(Rejection(format!("session {id} already exists")).into())
-                    }
-                    Err(e) => Err(e.into()),
-                }
+                inserted(result, || format!("session {id} already exists"))
             }
             Change::RevokeSession { id, by, reason, at } => {
                 revoke(conn, s, Revocable::Session, *id, by, reason, *at).await

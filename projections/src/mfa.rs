@@ -14,7 +14,9 @@ use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::change::{checked_schema, expect_one_row, unique_violation, ApplyError, At, Change};
+use crate::change::{
+    checked_schema, expect_one_row, inserted, unique_violation, ApplyError, At, Change,
+};
 use crate::{FoldError, Rejection};
 
 /// The kinds a method may have.
@@ -478,13 +480,7 @@ impl MfaChange {
                 .bind(expires_at)
                 .execute(&mut *conn)
                 .await;
-                match result {
-                    Ok(_) => Ok(()),
-                    Err(e) if unique_violation(&e) => {
-                        Err(Rejection(format!("trusted device {id} already exists")).into())
-                    }
-                    Err(e) => Err(e.into()),
-                }
+                inserted(result, || format!("trusted device {id} already exists"))
             }
             MfaChange::RevokeDevice {
                 id,
