@@ -112,7 +112,7 @@ impl ChainVerifier {
         canonical: &[u8],
         stored_hash: &str,
     ) -> Result<(), Failure> {
-        self.push_prepared(prepare_stored(seq_column, canonical, stored_hash))
+        self.push_prepared(prepare_stored(seq_column, canonical.to_vec(), stored_hash))
     }
 
     /// An archive/export line (full envelope with hash); `label` = object key

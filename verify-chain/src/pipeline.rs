@@ -101,7 +101,7 @@ impl<S: ReadBatch> Pipeline<S> {
             }
             if !raw.is_empty() {
                 self.inflight = Some(tokio::task::spawn_blocking(move || {
-                    prepare_in_parallel(&raw, prepare)
+                    prepare_in_parallel(raw, prepare)
                 }));
             }
             if !self.ready.is_empty() || self.inflight.is_none() {
@@ -111,9 +111,9 @@ impl<S: ReadBatch> Pipeline<S> {
     }
 }
 
-fn prepare(raw: &Raw) -> Result<Prepared, Unprepared> {
+fn prepare(raw: Raw) -> Result<Prepared, Unprepared> {
     match raw {
-        Raw::Row(row) => prepare_stored(row.seq, &row.canonical, &row.hash),
-        Raw::Line { object, line } => prepare_line(object, line),
+        Raw::Row(row) => prepare_stored(row.seq, row.canonical, &row.hash),
+        Raw::Line { object, line } => prepare_line(&object, &line),
     }
 }

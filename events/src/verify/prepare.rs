@@ -74,7 +74,7 @@ impl Unprepared {
 /// and the stored hash column.
 pub fn prepare_stored(
     seq_column: i64,
-    canonical: &[u8],
+    canonical: Vec<u8>,
     stored_hash: &str,
 ) -> Result<Prepared, Unprepared> {
     let Some(row_seq) = u64::try_from(seq_column).ok().filter(|&s| s >= 1) else {
@@ -89,16 +89,16 @@ pub fn prepare_stored(
             message.into(),
         ))
     };
-    let event = Event::from_canonical(canonical, stored_hash).map_err(|e| {
+    let event = Event::from_canonical(&canonical, stored_hash).map_err(|e| {
         failed(
             "a canonical (RFC 8785) v1 envelope".into(),
             e.to_string(),
             "the row's canonical bytes are not a valid envelope",
         )
     })?;
-    if !hash_matches(canonical, stored_hash) {
+    if !hash_matches(&canonical, stored_hash) {
         return Err(failed(
-            hash_hex(canonical),
+            hash_hex(&canonical),
             stored_hash.to_owned(),
             "the stored hash is not SHA-256 of the stored canonical bytes",
         ));
@@ -110,7 +110,7 @@ pub fn prepare_stored(
             "the row's seq column disagrees with the envelope",
         ));
     }
-    Ok(prepared(event, canonical.to_vec(), None))
+    Ok(prepared(event, canonical, None))
 }
 
 /// Check 1 of an archive/export line (full envelope with hash); `label` =
@@ -153,23 +153,30 @@ fn prepared(event: Event, canonical: Vec<u8>, object: Option<Arc<str>>) -> Prepa
 }
 
 /// `f` over every item, on as many threads as the machine has cores (each
-/// taking one contiguous chunk), results in the items' order.
-pub fn prepare_in_parallel<T, R, F>(items: &[T], f: F) -> Vec<R>
+/// taking one contiguous chunk), results in the items' order. Items are moved
+/// in, so what `f` keeps of them is not copied.
+pub fn prepare_in_parallel<T, R, F>(mut items: Vec<T>, f: F) -> Vec<R>
 where
-    T: Sync,
+    T: Send,
     R: Send,
-    F: Fn(&T) -> R + Sync,
+    F: Fn(T) -> R + Sync,
 {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads < 2 || items.len() < 64 {
-        return items.iter().map(&f).collect();
+        return items.into_iter().map(&f).collect();
     }
     let chunk = items.len().div_ceil(threads);
+    let mut parts = Vec::with_capacity(threads);
+    while items.len() > chunk {
+        let rest = items.split_off(chunk);
+        parts.push(std::mem::replace(&mut items, rest));
+    }
+    parts.push(items);
     std::thread::scope(|scope| {
         let f = &f;
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()))
             .collect();
         handles
             .into_iter()
