@@ -1,6 +1,8 @@
 //! Second factors (`docs/mfa.md`): the keys that protect MFA secrets at rest.
 //!
 //! - [`totp`]: RFC 6238 codes (totp-rs), enrolment secret/URL/QR, one use per step.
+//! - [`webauthn`]: the ceremonies; [`webauthn_store`]: their state and the
+//!   credentials; [`webauthn_routes`]: `/api/v1/auth/mfa/{enroll/,}webauthn/*`.
 //! - [`crypto`]: the AEAD key, the fingerprint key and the backup-code pepper,
 //!   derived from `APP_SECRET_KEY`.
 //!
@@ -9,7 +11,10 @@
 
 pub mod crypto;
 pub mod totp;
+mod verify_shim;
 pub mod webauthn;
+pub mod webauthn_routes;
+pub mod webauthn_store;
 
 pub use crypto::{MfaKeyError, MfaKeys, Sealed};
 

@@ -1,5 +1,5 @@
 //! The few server-rendered pages (minijinja templates embedded in the binary;
-//! no JavaScript):
+//! no JavaScript except the WebAuthn script of the MFA pages):
 //!
 //! | path | page |
 //! | --- | --- |
@@ -9,6 +9,7 @@
 //! | `/app/cli/auth/confirm?login=<id>` | what a CLI login authorises (device, address, time, code) and a Confirm button (`crate::auth::cli_confirm`) |
 //! | `/app/cli/auth/success?login=<id>` | "Signed in as <email>. Return to your terminal." |
 //! | `/app/auth/error?error=<code>` | a clear sentence for each login failure code |
+//! | `/app/assets/webauthn.js` | the WebAuthn browser side (the only script; MFA pages load it) |
 //!
 //! Pages are `no-store`, may not be framed, and load nothing from elsewhere.
 
@@ -61,6 +62,20 @@ pub fn router() -> Router<AppState> {
         )
         .route("/app/cli/auth/success", get(cli_success))
         .route("/app/auth/error", get(auth_error))
+        .route("/app/assets/webauthn.js", get(webauthn_js))
+}
+
+/// The pages' only script: WebAuthn's browser side (`assets/webauthn.js`).
+async fn webauthn_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        include_str!("assets/webauthn.js"),
+    )
+        .into_response()
 }
 
 /// Where a failed login sends the browser.

@@ -17,13 +17,13 @@ use fantoccini::{ClientBuilder, Locator};
 
 use crate::helpers::TestApp;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// chromedriver in a process group of its own; the whole group (driver and
 /// the browsers it started) is killed when this is dropped.
-struct Driver(Child);
+pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -33,7 +33,7 @@ impl Drop for Driver {
     }
 }
 
-fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
     let chromium = std::env::var_os("CHROMIUM_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(CHROMIUM));
@@ -43,7 +43,7 @@ fn browser_binaries() -> Option<(PathBuf, PathBuf)> {
     (chromium.exists() && driver.exists()).then_some((chromium, driver))
 }
 
-async fn start_driver(driver: &Path) -> (Driver, String) {
+pub(crate) async fn start_driver(driver: &Path) -> (Driver, String) {
     let port = testkit::free_port();
     let child = Command::new(driver)
         .arg(format!("--port={port}"))
@@ -67,7 +67,7 @@ async fn start_driver(driver: &Path) -> (Driver, String) {
     (guard, url)
 }
 
-async fn wait_for_path(client: &fantoccini::Client, path: &str) {
+pub(crate) async fn wait_for_path(client: &fantoccini::Client, path: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
         let url = client.current_url().await.expect("current URL");
@@ -82,9 +82,11 @@ async fn wait_for_path(client: &fantoccini::Client, path: &str) {
     }
 }
 
-#[tokio::test]
-async fn a_browser_signs_in_through_the_provider_page_and_sees_who_it_is() {
-    let Some((chromium, driver)) = browser_binaries() else {
+/// The browsers and drivers, or `None` (the caller returns: skipped) when
+/// they are missing and `RGW_REQUIRE_BROWSER` is not `1` (then: panic).
+pub(crate) fn required_browser() -> Option<(PathBuf, PathBuf)> {
+    let found = browser_binaries();
+    if found.is_none() {
         if std::env::var("RGW_REQUIRE_BROWSER").as_deref() == Ok("1") {
             panic!("RGW_REQUIRE_BROWSER=1 but {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)");
         }
@@ -92,11 +94,17 @@ async fn a_browser_signs_in_through_the_provider_page_and_sees_who_it_is() {
             "\n*** SKIPPED browser test: {CHROMIUM} or {CHROMEDRIVER} is missing \
              (apt-get install chromium chromium-driver, or run scripts/test) ***\n"
         );
-        return;
-    };
-    let app = TestApp::build().sign_in().spawn().await;
-    let (_driver, driver_url) = start_driver(&driver).await;
-    let profile = tempfile::tempdir().expect("profile dir");
+    }
+    found
+}
+
+/// A headless Chromium session on `driver_url`, with WebDriver's virtual
+/// authenticators enabled (WebAuthn tests add them).
+pub(crate) async fn chromium(
+    chromium: &Path,
+    driver_url: &str,
+    profile: &Path,
+) -> fantoccini::Client {
     let mut capabilities = serde_json::Map::new();
     capabilities.insert(
         "goog:chromeOptions".into(),
@@ -112,16 +120,35 @@ async fn a_browser_signs_in_through_the_provider_page_and_sees_who_it_is() {
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
-                format!("--user-data-dir={}", profile.path().display()),
+                format!("--user-data-dir={}", profile.display()),
             ],
         }),
     );
+    capabilities.insert("webauthn:virtualAuthenticators".into(), true.into());
     // chromedriver is on loopback over plain HTTP: no TLS stack needed for the WebDriver client.
-    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(capabilities)
-        .connect(&driver_url)
+        .connect(driver_url)
         .await
-        .expect("a Chromium session");
+        .expect("a Chromium session")
+}
+
+#[tokio::test]
+async fn a_browser_signs_in_through_the_provider_page_and_sees_who_it_is() {
+    let Some((chromium_bin, driver)) = browser_binaries() else {
+        if std::env::var("RGW_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("RGW_REQUIRE_BROWSER=1 but {CHROMIUM} or {CHROMEDRIVER} is missing (apt-get install chromium chromium-driver)");
+        }
+        eprintln!(
+            "\n*** SKIPPED browser test: {CHROMIUM} or {CHROMEDRIVER} is missing \
+             (apt-get install chromium chromium-driver, or run scripts/test) ***\n"
+        );
+        return;
+    };
+    let app = TestApp::build().sign_in().spawn().await;
+    let (_driver, driver_url) = start_driver(&driver).await;
+    let profile = tempfile::tempdir().expect("profile dir");
+    let client = chromium(&chromium_bin, &driver_url, profile.path()).await;
 
     let result = async {
         client.goto(&app.url("/app")).await?;
