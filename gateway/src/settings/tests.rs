@@ -370,6 +370,7 @@ fn everything() -> Env {
     Env::from_pairs([
         ("DATABASE_URL", "postgres://u:pw@localhost/db"),
         ("DEV_MODE", "true"),
+        ("HEADER_READ_TIMEOUT_SECONDS", "7"),
         ("PORT", "9443"),
         ("BIND_ADDRESS", "127.0.0.1"),
         ("PUBLIC_URL", "https://gw.example.com/"),
@@ -484,6 +485,7 @@ fn the_public_view_is_pinned() {
 "deploy@example.com"
   ],
   "DEV_MODE": true,
+  "HEADER_READ_TIMEOUT_SECONDS": 7,
   "GOOGLE_ALLOWED_DOMAIN": [
 "example.com",
 "other.org"
@@ -580,6 +582,7 @@ fn the_public_view_is_pinned() {
   "COOKIE_SECURE": false,
   "DEPLOYER_USERS": [],
   "DEV_MODE": false,
+  "HEADER_READ_TIMEOUT_SECONDS": 10,
   "GOOGLE_ALLOWED_DOMAIN": null,
   "GOOGLE_CLIENT_ID": null,
   "GOOGLE_CLIENT_SECRET_SET": false,
