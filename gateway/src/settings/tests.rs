@@ -543,7 +543,7 @@ fn the_public_view_is_pinned() {
     assert_eq!(view, expected);
     assert_eq!(
         s.fingerprint(),
-        "34bfbd5f4344cad9efcceb403e9f22315ca36fd6d06d3efe20ae89dddcd25e79"
+        "bbfbd2eb43044b8bbd5a4ee9d0ed8e06ad32a71e4c6d91d00f17b7d81faf5623"
     );
 
     let defaults = Settings::from_env(&base()).unwrap();
