@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
 use events::catalogue::{EventPayload, GatewayStarted};
 use events::store::{
     self, Appender, AppenderConfig, AppenderMetrics, AppenderTask, HookChain, TxHook,
@@ -30,8 +29,6 @@ use tokio::task::JoinHandle;
 use crate::archive::s3::ObjectStore;
 use crate::archive::shipper::Shipper;
 use crate::archive::{Archive, ArchiveStatus, Layout};
-use axum_server::tls_rustls::RustlsConfig;
-
 use crate::audit::checkpoints::{load_signer, CheckpointConfig, CheckpointStatus, Checkpointer};
 use crate::proxy::parts::ProxyParts;
 use crate::settings::Settings;
@@ -45,7 +42,7 @@ const DRAIN_GRACE: Duration = Duration::from_secs(10);
 pub struct Application {
     listener: TcpListener,
     /// Serve HTTPS with this (`TLS_CERT_FILE`/`TLS_KEY_FILE`), else plain HTTP.
-    tls: Option<RustlsConfig>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     port: u16,
     state: AppState,
     appender_task: AppenderTask,
@@ -271,10 +268,14 @@ impl Application {
             let _ = stopping_tx.send(true);
             tracing::info!("stop requested: no new connections; draining");
         };
-        let server = serve(listener, tls, router, graceful);
+        let config = crate::net::serve::ServeConfig {
+            tls,
+            header_read_timeout: state.settings.server.header_read_timeout,
+        };
+        let server = crate::net::serve::serve(listener, config, router, graceful);
         tokio::pin!(server);
         let served = tokio::select! {
-            result = &mut server => result,
+            result = &mut server => result.context("serve"),
             _ = async {
                 let _ = stopping_rx.wait_for(|stopping| *stopping).await;
                 tokio::time::sleep(DRAIN_GRACE).await;
@@ -305,32 +306,6 @@ impl Application {
         tracing::info!("stopped; every acknowledged event is committed");
         served
     }
-}
-
-async fn serve(
-    listener: TcpListener,
-    tls: Option<RustlsConfig>,
-    router: Router,
-    graceful: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let Some(tls) = tls else {
-        return axum::serve(listener, service)
-            .with_graceful_shutdown(graceful)
-            .await
-            .context("serve");
-    };
-    let handle = axum_server::Handle::<std::net::SocketAddr>::new();
-    let on_stop = handle.clone();
-    tokio::spawn(async move {
-        graceful.await;
-        on_stop.graceful_shutdown(Some(DRAIN_GRACE));
-    });
-    axum_server::from_tcp_rustls(listener.into_std()?, tls)?
-        .handle(handle)
-        .serve(service)
-        .await
-        .context("serve HTTPS")
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

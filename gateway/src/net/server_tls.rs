@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use axum_server::tls_rustls::RustlsConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
@@ -18,7 +17,7 @@ pub enum ServerTlsError {
     Config(String),
 }
 
-pub fn load(cert_file: &Path, key_file: &Path) -> Result<RustlsConfig, ServerTlsError> {
+pub fn load(cert_file: &Path, key_file: &Path) -> Result<Arc<ServerConfig>, ServerTlsError> {
     let cert_error = |message: String| ServerTlsError::Cert {
         path: cert_file.display().to_string(),
         message,
@@ -45,5 +44,5 @@ pub fn load(cert_file: &Path, key_file: &Path) -> Result<RustlsConfig, ServerTls
         .with_single_cert(chain, key)
         .map_err(|e| ServerTlsError::Config(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(RustlsConfig::from_config(Arc::new(config)))
+    Ok(Arc::new(config))
 }

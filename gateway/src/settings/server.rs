@@ -2,6 +2,7 @@
 //! which proxies may tell it the client's address.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use secrecy::SecretString;
 
@@ -18,6 +19,9 @@ pub struct ServerSettings {
     pub app_secret_key: Option<SecretString>,
     pub dev_mode: bool,
     pub trusted_proxy_cidrs: Vec<String>,
+    /// A connection's request head (and its TLS handshake) must arrive within
+    /// this long, else the connection is closed (`HEADER_READ_TIMEOUT_SECONDS`, 10).
+    pub header_read_timeout: Duration,
 }
 
 pub(super) fn read(r: &Reader) -> Result<ServerSettings, SettingsError> {
@@ -35,7 +39,11 @@ pub(super) fn read(r: &Reader) -> Result<ServerSettings, SettingsError> {
         app_secret_key: r.secret("APP_SECRET_KEY"),
         dev_mode,
         trusted_proxy_cidrs: r.list("TRUSTED_PROXY_CIDRS"),
+        header_read_timeout: Duration::from_secs(r.parse("HEADER_READ_TIMEOUT_SECONDS", 10u64)?),
     };
+    if server.header_read_timeout.is_zero() {
+        return Err(bad("HEADER_READ_TIMEOUT_SECONDS", "must be positive"));
+    }
     if server.tls_cert_file.is_some() != server.tls_key_file.is_some() {
         return Err(bad(
             "TLS_CERT_FILE",
@@ -62,4 +70,8 @@ pub(super) fn describe(s: &ServerSettings, view: &mut View) {
     );
     view.show("DEV_MODE", s.dev_mode);
     view.show("TRUSTED_PROXY_CIDRS", &s.trusted_proxy_cidrs);
+    view.show(
+        "HEADER_READ_TIMEOUT_SECONDS",
+        s.header_read_timeout.as_secs(),
+    );
 }

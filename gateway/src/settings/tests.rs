@@ -370,6 +370,7 @@ fn everything() -> Env {
     Env::from_pairs([
         ("DATABASE_URL", "postgres://u:pw@localhost/db"),
         ("DEV_MODE", "true"),
+        ("HEADER_READ_TIMEOUT_SECONDS", "7"),
         ("PORT", "9443"),
         ("BIND_ADDRESS", "127.0.0.1"),
         ("PUBLIC_URL", "https://gw.example.com/"),
@@ -484,6 +485,7 @@ fn the_public_view_is_pinned() {
 "deploy@example.com"
   ],
   "DEV_MODE": true,
+  "HEADER_READ_TIMEOUT_SECONDS": 7,
   "GOOGLE_ALLOWED_DOMAIN": [
 "example.com",
 "other.org"
@@ -541,7 +543,7 @@ fn the_public_view_is_pinned() {
     assert_eq!(view, expected);
     assert_eq!(
         s.fingerprint(),
-        "34bfbd5f4344cad9efcceb403e9f22315ca36fd6d06d3efe20ae89dddcd25e79"
+        "bbfbd2eb43044b8bbd5a4ee9d0ed8e06ad32a71e4c6d91d00f17b7d81faf5623"
     );
 
     let defaults = Settings::from_env(&base()).unwrap();
@@ -580,6 +582,7 @@ fn the_public_view_is_pinned() {
   "COOKIE_SECURE": false,
   "DEPLOYER_USERS": [],
   "DEV_MODE": false,
+  "HEADER_READ_TIMEOUT_SECONDS": 10,
   "GOOGLE_ALLOWED_DOMAIN": null,
   "GOOGLE_CLIENT_ID": null,
   "GOOGLE_CLIENT_SECRET_SET": false,

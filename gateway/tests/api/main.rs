@@ -10,6 +10,7 @@ mod archive_resilience;
 mod browser;
 mod cli_login_confirmation;
 mod faults;
+mod faults_connections;
 mod operator;
 mod proxy_access;
 mod proxy_audit;
