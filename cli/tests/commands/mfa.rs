@@ -304,6 +304,22 @@ async fn login_that_must_enrol_then_enrol_totp_in_two_steps_without_a_terminal()
     assert!(run
         .stdout
         .contains(&format!("TOTP method {method_id} enrolled.")));
+    let first_codes: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("  FIRST"))
+        .collect();
+    assert_eq!(
+        first_codes.len(),
+        10,
+        "the first backup codes are shown: {}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("backup-codes regenerate"),
+        "{}",
+        run.stdout
+    );
     let entry = &sandbox.config()["gateways"]["prod"];
     assert_eq!(entry["mfa_verified"], true);
     assert_eq!(entry["mfa_method"], "totp");
@@ -396,8 +412,13 @@ async fn method_choice_errors_are_the_documented_ones() {
     let (token, _) = fake.add_session(EMAIL, "deployer");
     let sandbox = Sandbox::new();
     sandbox.logged_in("prod", &fake.url, &token, EMAIL);
+    // No method and no obligation to have one: the gateway asks nothing, nor does the CLI.
+    let run = sandbox.run(&["env", "set", "A=1"]).await;
+    run.assert_ok();
+    assert!(rack_url_of(&run.stdout).contains(&format!("convox:{token}@")));
+    // Asking to verify without a method is the documented error.
     sandbox
-        .run(&["env", "set", "A=1"])
+        .run(&["test-auth", "--mfa"])
         .await
         .assert_error("MFA not enrolled - this command requires MFA");
     fake.set_mfa(

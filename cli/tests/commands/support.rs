@@ -593,6 +593,14 @@ async fn complete_login(
     }
 }
 
+fn email_of_token(inner: &Inner, token: &str) -> String {
+    inner
+        .sessions
+        .get(token)
+        .map(|s| s.email.clone())
+        .unwrap_or_default()
+}
+
 fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -762,7 +770,16 @@ async fn totp_confirm(
         session.mfa_verified = true;
         session.mfa_method = Some("totp".into());
     }
-    Json(json!({"method_id": method_id, "confirmed": true})).into_response()
+    // The first method comes with the first backup codes, as the gateway does.
+    let owner = email_of_token(&inner, &token);
+    let mut answer = json!({"method": {"id": method_id, "kind": "totp"}, "mfa_verified": true});
+    let mfa = inner.mfa.entry(owner).or_default();
+    if mfa.methods.len() == 1 {
+        mfa.backup_codes_remaining = 10;
+        answer["backup_codes"] =
+            json!((0..10).map(|i| format!("FIRST{i:07X}")).collect::<Vec<_>>());
+    }
+    Json(answer).into_response()
 }
 
 /// `step_up`: a fresh window, or a code in `X-MFA-TOTP`.
