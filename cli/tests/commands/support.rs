@@ -1167,6 +1167,45 @@ impl Sandbox {
     pub async fn run(&self, args: &[&str]) -> Run {
         output(self.command(args)).await
     }
+
+    /// Run on a pseudo-terminal (util-linux `script`), typing `input`; `None`
+    /// (and a note) where `script` is not installed.
+    pub async fn run_on_terminal(&self, args: &[&str], input: &str) -> Option<Run> {
+        let script = Path::new("/usr/bin/script");
+        if !script.is_file() {
+            eprintln!("skipped: /usr/bin/script (util-linux) is not installed");
+            return None;
+        }
+        let quoted: Vec<String> = std::iter::once(CLI)
+            .chain(args.iter().copied())
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect();
+        let mut command = tokio::process::Command::new(script);
+        command
+            .args(["-qec", &quoted.join(" "), "/dev/null"])
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("spawn script");
+        let mut stdin = child.stdin.take().expect("stdin");
+        use tokio::io::AsyncWriteExt as _;
+        stdin.write_all(input.as_bytes()).await.expect("type");
+        let out = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
+            .await
+            .expect("finished in time")
+            .expect("output");
+        drop(stdin);
+        // On a terminal stdout and stderr are one stream (with CRLF line ends).
+        let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+        Some(Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: text.clone(),
+            stderr: text,
+        })
+    }
 }
 
 pub async fn output(mut command: tokio::process::Command) -> Run {
