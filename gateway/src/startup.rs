@@ -216,7 +216,9 @@ impl Application {
             key_name,
             vkey,
         };
+        let mfa = crate::mfa::Mfa::new(&settings);
         let state = AppState::new(Inner {
+            mfa,
             settings,
             pool,
             appender,

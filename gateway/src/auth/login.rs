@@ -98,6 +98,8 @@ pub enum LoginFailure {
     EmailNotVerified,
     UnknownUser,
     UserDisabled,
+    /// Locked after repeated failed MFA verifications, until an admin unlocks.
+    UserLocked,
     /// No such login (or, on the web, not this browser's).
     InvalidState,
     ExpiredState,
@@ -123,6 +125,7 @@ impl LoginFailure {
             LoginFailure::EmailNotVerified => "email_not_verified",
             LoginFailure::UnknownUser => "unknown_user",
             LoginFailure::UserDisabled => "user_disabled",
+            LoginFailure::UserLocked => "user_locked",
             LoginFailure::InvalidState => "invalid_state",
             LoginFailure::ExpiredState => "expired_state",
             LoginFailure::ReplayedState => "replayed_state",
@@ -155,6 +158,7 @@ impl LoginFailure {
             "email_not_verified" => LoginFailure::EmailNotVerified,
             "unknown_user" => LoginFailure::UnknownUser,
             "user_disabled" => LoginFailure::UserDisabled,
+            "user_locked" => LoginFailure::UserLocked,
             "invalid_state" => LoginFailure::InvalidState,
             "expired_state" => LoginFailure::ExpiredState,
             "replayed_state" => LoginFailure::ReplayedState,
@@ -179,6 +183,9 @@ impl LoginFailure {
             LoginFailure::DomainNotAllowed => "email domain not allowed",
             LoginFailure::EmailNotVerified => "email not verified",
             LoginFailure::UnknownUser | LoginFailure::UserDisabled => "user not authorized",
+            LoginFailure::UserLocked => {
+                "this account is locked after repeated failed MFA verifications; an admin must unlock it"
+            }
             LoginFailure::InvalidState
             | LoginFailure::ExpiredState
             | LoginFailure::ReplayedState => "invalid or expired state",
@@ -205,6 +212,7 @@ impl LoginFailure {
         match self {
             LoginFailure::DomainNotAllowed
             | LoginFailure::EmailNotVerified
+            | LoginFailure::UserLocked
             | LoginFailure::ClientMismatch => StatusCode::FORBIDDEN,
             LoginFailure::UnknownUser | LoginFailure::UserDisabled => StatusCode::UNAUTHORIZED,
             LoginFailure::InvalidState
@@ -316,6 +324,16 @@ pub async fn admit(
         .ok_or(LoginFailure::UnknownUser)?;
     if user.disabled {
         return Err(LoginFailure::UserDisabled);
+    }
+    let locked = projections::mfa::user_state(&state.pool, user.id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "lock lookup failed during sign-in");
+            LoginFailure::Unavailable
+        })?
+        .is_some_and(|u| u.locked_at.is_some());
+    if locked {
+        return Err(LoginFailure::UserLocked);
     }
     Ok(user)
 }
@@ -452,6 +470,7 @@ mod tests {
             LoginFailure::EmailNotVerified,
             LoginFailure::UnknownUser,
             LoginFailure::UserDisabled,
+            LoginFailure::UserLocked,
             LoginFailure::InvalidState,
             LoginFailure::ExpiredState,
             LoginFailure::ReplayedState,

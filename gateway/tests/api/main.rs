@@ -11,6 +11,7 @@ mod browser;
 mod cli_login_confirmation;
 mod faults;
 mod faults_connections;
+mod mfa;
 mod operator;
 mod proxy_access;
 mod proxy_audit;
