@@ -338,7 +338,9 @@ pub async fn admit(
     Ok(user)
 }
 
-/// `auth.login.started`: recorded before the browser is sent to the provider.
+/// `auth.login.started`: recorded before the browser is sent to the provider
+/// (or, past the client's budget of anonymous events, counted into the
+/// window's `auth.anonymous_events.aggregated`: see [`super::anonymous_events`]).
 pub async fn record_started(
     state: &AppState,
     client: &ClientInfo,
@@ -348,6 +350,13 @@ pub async fn record_started(
 ) -> Result<(), AppendError> {
     // A CLI says what it runs on (each field null where it did not); a browser says nothing.
     let told = |field: &Option<String>| (channel == Channel::Cli).then(|| field.clone());
+    if !state
+        .identity
+        .anonymous_events
+        .admit(LoginStarted::TYPE, client.ip)
+    {
+        return Ok(());
+    }
     let started = LoginStarted {
         login_id,
         channel: channel.as_str().to_owned(),
@@ -368,7 +377,9 @@ pub async fn record_started(
 }
 
 /// `auth.login.failed`. The refusal stands whether or not this is written, so
-/// a failure to record is logged, not returned.
+/// a failure to record is logged, not returned. A failure no provider vouched
+/// for (no email: a forged or replayed callback, a bad start) is anonymous
+/// and goes through the budget of [`super::anonymous_events`].
 pub async fn record_failed(
     state: &AppState,
     source: &Source,
@@ -383,6 +394,16 @@ pub async fn record_failed(
         channel = channel.as_str(),
         "login refused"
     );
+    if email.is_none() {
+        let ip = source
+            .ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok())
+            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        if !state.identity.anonymous_events.admit(LoginFailed::TYPE, ip) {
+            return;
+        }
+    }
     let draft = LoginFailed {
         login_id,
         channel: channel.as_str().to_owned(),

@@ -371,6 +371,9 @@ fn everything() -> Env {
         ("DATABASE_URL", "postgres://u:pw@localhost/db"),
         ("DEV_MODE", "true"),
         ("HEADER_READ_TIMEOUT_SECONDS", "7"),
+        ("ANONYMOUS_EVENT_WINDOW_SECONDS", "30"),
+        ("ANONYMOUS_EVENTS_PER_ADDRESS", "5"),
+        ("ANONYMOUS_EVENTS_PER_WINDOW", "100"),
         ("PORT", "9443"),
         ("BIND_ADDRESS", "127.0.0.1"),
         ("PUBLIC_URL", "https://gw.example.com/"),
@@ -486,6 +489,9 @@ fn the_public_view_is_pinned() {
   ],
   "DEV_MODE": true,
   "HEADER_READ_TIMEOUT_SECONDS": 7,
+  "ANONYMOUS_EVENT_WINDOW_SECONDS": 30,
+  "ANONYMOUS_EVENTS_PER_ADDRESS": 5,
+  "ANONYMOUS_EVENTS_PER_WINDOW": 100,
   "GOOGLE_ALLOWED_DOMAIN": [
 "example.com",
 "other.org"
@@ -543,7 +549,7 @@ fn the_public_view_is_pinned() {
     assert_eq!(view, expected);
     assert_eq!(
         s.fingerprint(),
-        "bbfbd2eb43044b8bbd5a4ee9d0ed8e06ad32a71e4c6d91d00f17b7d81faf5623"
+        "7bdd9503c1df807c8fab602125f0df44948c43294ecb70128c15dd837641ca34"
     );
 
     let defaults = Settings::from_env(&base()).unwrap();
@@ -583,6 +589,9 @@ fn the_public_view_is_pinned() {
   "DEPLOYER_USERS": [],
   "DEV_MODE": false,
   "HEADER_READ_TIMEOUT_SECONDS": 10,
+  "ANONYMOUS_EVENT_WINDOW_SECONDS": 60,
+  "ANONYMOUS_EVENTS_PER_ADDRESS": 20,
+  "ANONYMOUS_EVENTS_PER_WINDOW": 300,
   "GOOGLE_ALLOWED_DOMAIN": null,
   "GOOGLE_CLIENT_ID": null,
   "GOOGLE_CLIENT_SECRET_SET": false,
