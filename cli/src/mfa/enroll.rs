@@ -68,10 +68,11 @@ pub async fn confirm(
 ) -> anyhow::Result<Enrolled> {
     if let Some(code) = flag_code {
         let code = normalise_code(code).map_err(|e| anyhow!("--mfa-code: {e}"))?;
-        client
+        let answer = client
             .totp_enroll_confirm(method_id, &code)
             .await
             .map_err(refused)?;
+        print_backup_codes(&answer);
         return Ok(Enrolled::Confirmed {
             method_id: method_id.to_owned(),
         });
@@ -95,10 +96,11 @@ pub async fn confirm(
             }
         };
         match client.totp_enroll_confirm(method_id, &code).await {
-            Ok(_) => {
+            Ok(answer) => {
+                print_backup_codes(&answer);
                 return Ok(Enrolled::Confirmed {
                     method_id: method_id.to_owned(),
-                })
+                });
             }
             Err(error)
                 if error.status().is_some_and(|s| s.is_client_error())
@@ -130,6 +132,24 @@ fn show(started: &TotpEnrollment, terminal: &mut dyn Terminal) {
     outln!("Method id: {}", started.method_id);
     outln!("Secret: {}", started.secret);
     outln!("otpauth URL: {}", started.otpauth_url);
+}
+
+/// Confirming the first method hands out the first set of backup codes
+/// (`backup_codes` in the answer): printed here, once, as the gateway shows them once.
+pub fn print_backup_codes(answer: &serde_json::Value) -> bool {
+    let Some(codes) = answer.get("backup_codes").and_then(|c| c.as_array()) else {
+        return false;
+    };
+    let codes: Vec<&str> = codes.iter().filter_map(|c| c.as_str()).collect();
+    if codes.is_empty() {
+        return false;
+    }
+    outln!("Your backup codes (each works once, for when your phone is not at hand):");
+    for code in codes {
+        outln!("  {code}");
+    }
+    outln!("Store them somewhere safe now: they will not be shown again.");
+    true
 }
 
 fn refused(error: ApiError) -> anyhow::Error {

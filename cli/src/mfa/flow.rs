@@ -124,6 +124,11 @@ impl<'a> Mfa<'a> {
             Err(error) => return Err(error.into()),
         };
         refuse_unusable(&status)?;
+        // No method, and the gateway does not make this person have one
+        // (`MFA_REQUIRE_ALL_USERS=false`): it asks nothing, so neither do we.
+        if !status.enrolled && !status.enrollment_required && !status.mfa_required {
+            return Ok(None);
+        }
         if status.mfa_required && !status.mfa_verified {
             self.terminal
                 .say("This session is waiting for MFA verification (sign-in).");

@@ -304,6 +304,22 @@ async fn login_that_must_enrol_then_enrol_totp_in_two_steps_without_a_terminal()
     assert!(run
         .stdout
         .contains(&format!("TOTP method {method_id} enrolled.")));
+    let first_codes: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("  FIRST"))
+        .collect();
+    assert_eq!(
+        first_codes.len(),
+        10,
+        "the first backup codes are shown: {}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("backup-codes regenerate"),
+        "{}",
+        run.stdout
+    );
     let entry = &sandbox.config()["gateways"]["prod"];
     assert_eq!(entry["mfa_verified"], true);
     assert_eq!(entry["mfa_method"], "totp");
@@ -396,8 +412,13 @@ async fn method_choice_errors_are_the_documented_ones() {
     let (token, _) = fake.add_session(EMAIL, "deployer");
     let sandbox = Sandbox::new();
     sandbox.logged_in("prod", &fake.url, &token, EMAIL);
+    // No method and no obligation to have one: the gateway asks nothing, nor does the CLI.
+    let run = sandbox.run(&["env", "set", "A=1"]).await;
+    run.assert_ok();
+    assert!(rack_url_of(&run.stdout).contains(&format!("convox:{token}@")));
+    // Asking to verify without a method is the documented error.
     sandbox
-        .run(&["env", "set", "A=1"])
+        .run(&["test-auth", "--mfa"])
         .await
         .assert_error("MFA not enrolled - this command requires MFA");
     fake.set_mfa(
@@ -524,4 +545,119 @@ async fn the_clis_own_always_calls_try_first_then_need_a_code() {
         ])
         .await
         .assert_error("MFA step-up required for gateway:api_token:create");
+}
+
+#[tokio::test]
+async fn on_a_terminal_the_step_up_prompts_and_the_typed_code_rides_in_rack_url() {
+    let (_fake, sandbox, token) = logged_in_with_totp(&[]).await;
+    let Some(run) = sandbox
+        .run_on_terminal(&["env", "set", "A=1", "-a", "myapp"], "12 34 56\n")
+        .await
+    else {
+        return;
+    };
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains("MFA step-up required for convox:env:set."),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("Enter TOTP code (or a backup code): "),
+        "{}",
+        run.stdout
+    );
+    // The terminal echoes the typed code, so RACK_URL follows the prompt on its line.
+    assert!(
+        run.stdout
+            .contains(&format!("RACK_URL=http://convox:{token}.totp.123456@")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn on_a_terminal_login_asks_for_the_code_then_verifies() {
+    let fake = FakeGateway::start_with(Behaviour {
+        auto_browser: Some((EMAIL.into(), 0)),
+        mfa_enforced: true,
+        ..Behaviour::default()
+    })
+    .await;
+    fake.set_mfa(
+        EMAIL,
+        FakeMfa {
+            methods: vec![totp_method("t-1")],
+            codes: vec!["112233".into()],
+            ..FakeMfa::default()
+        },
+    );
+    let sandbox = Sandbox::new();
+    // A wrong code first: the gateway's refusal, and another try.
+    let Some(run) = sandbox
+        .run_on_terminal(
+            &["login", "prod", &fake.url, "--no-open"],
+            "999999\n112233\n",
+        )
+        .await
+    else {
+        return;
+    };
+    run.assert_ok();
+    let text = &run.stdout;
+    let asked = text.find("MFA verification required.").expect(text);
+    let refused = text.find("invalid MFA code; try again.").expect(text);
+    let verified = text.find("MFA verified").expect(text);
+    let logged_in = text
+        .find("Logged in to prod as deployer@example.com")
+        .expect(text);
+    assert!(
+        asked < refused && refused < verified && verified < logged_in,
+        "{text}"
+    );
+    assert_eq!(sandbox.config()["gateways"]["prod"]["mfa_verified"], true);
+}
+
+#[tokio::test]
+async fn on_a_terminal_login_offers_the_enrolment_with_a_qr_code() {
+    let fake = FakeGateway::start_with(Behaviour {
+        auto_browser: Some((EMAIL.into(), 0)),
+        mfa_enforced: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let sandbox = Sandbox::new();
+    // "Yes" to the offer, then three wrong codes: each refused, the enrolment
+    // not confirmed, the session still unverified (the two-step confirmation
+    // with the right code is the test above).
+    let Some(run) = sandbox
+        .run_on_terminal(
+            &["login", "prod", &fake.url, "--no-open"],
+            "y\n000000\n000000\n000000\n",
+        )
+        .await
+    else {
+        return;
+    };
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let text = &run.stdout;
+    assert!(
+        text.contains("Enrol an authenticator app (TOTP) now? [Y/n]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Scan this QR code with your authenticator app:"),
+        "{text}"
+    );
+    assert!(
+        text.contains('▀') || text.contains('▄'),
+        "a QR code is drawn: {text}"
+    );
+    assert!(text.contains("Secret: JBSWY3DPEHPK3PXP"), "{text}");
+    assert!(
+        text.contains("TOTP enrolment not confirmed: invalid TOTP code"),
+        "{text}"
+    );
+    assert_eq!(sandbox.config()["gateways"]["prod"]["mfa_verified"], false);
 }

@@ -593,6 +593,14 @@ async fn complete_login(
     }
 }
 
+fn email_of_token(inner: &Inner, token: &str) -> String {
+    inner
+        .sessions
+        .get(token)
+        .map(|s| s.email.clone())
+        .unwrap_or_default()
+}
+
 fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -762,7 +770,16 @@ async fn totp_confirm(
         session.mfa_verified = true;
         session.mfa_method = Some("totp".into());
     }
-    Json(json!({"method_id": method_id, "confirmed": true})).into_response()
+    // The first method comes with the first backup codes, as the gateway does.
+    let owner = email_of_token(&inner, &token);
+    let mut answer = json!({"method": {"id": method_id, "kind": "totp"}, "mfa_verified": true});
+    let mfa = inner.mfa.entry(owner).or_default();
+    if mfa.methods.len() == 1 {
+        mfa.backup_codes_remaining = 10;
+        answer["backup_codes"] =
+            json!((0..10).map(|i| format!("FIRST{i:07X}")).collect::<Vec<_>>());
+    }
+    Json(answer).into_response()
 }
 
 /// `step_up`: a fresh window, or a code in `X-MFA-TOTP`.
@@ -1149,6 +1166,45 @@ impl Sandbox {
 
     pub async fn run(&self, args: &[&str]) -> Run {
         output(self.command(args)).await
+    }
+
+    /// Run on a pseudo-terminal (util-linux `script`), typing `input`; `None`
+    /// (and a note) where `script` is not installed.
+    pub async fn run_on_terminal(&self, args: &[&str], input: &str) -> Option<Run> {
+        let script = Path::new("/usr/bin/script");
+        if !script.is_file() {
+            eprintln!("skipped: /usr/bin/script (util-linux) is not installed");
+            return None;
+        }
+        let quoted: Vec<String> = std::iter::once(CLI)
+            .chain(args.iter().copied())
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect();
+        let mut command = tokio::process::Command::new(script);
+        command
+            .args(["-qec", &quoted.join(" "), "/dev/null"])
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("spawn script");
+        let mut stdin = child.stdin.take().expect("stdin");
+        use tokio::io::AsyncWriteExt as _;
+        stdin.write_all(input.as_bytes()).await.expect("type");
+        let out = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
+            .await
+            .expect("finished in time")
+            .expect("output");
+        drop(stdin);
+        // On a terminal stdout and stderr are one stream (with CRLF line ends).
+        let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+        Some(Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: text.clone(),
+            stderr: text,
+        })
     }
 }
 

@@ -9,6 +9,7 @@ mod archive_export;
 mod archive_resilience;
 mod browser;
 mod cli_login_confirmation;
+mod cli_mfa;
 mod faults;
 mod faults_connections;
 mod faults_flood;
