@@ -440,6 +440,12 @@ fn everything() -> Env {
         ("MFA_MAX_FAILURES", "4"),
         ("WEBAUTHN_RP_ID", "Example.com"),
         ("WEBAUTHN_ORIGIN", "https://gw.example.com"),
+        ("YUBICO_API_URL", "https://otp.internal/wsapi/2.0/verify"),
+        ("YUBICO_CLIENT_ID", "4242"),
+        (
+            "YUBICO_SECRET_KEY",
+            "c2VjcmV0LWtleS1vZi10aGUtdmFsaWRhdGlvbg==",
+        ),
     ])
 }
 
@@ -543,13 +549,16 @@ fn the_public_view_is_pinned() {
   ],
   "WEBAUTHN_ORIGIN": "https://gw.example.com",
   "WEBAUTHN_RP_ID": "example.com",
-  "WEB_SESSION_LIFETIME_HOURS": 8
+  "WEB_SESSION_LIFETIME_HOURS": 8,
+  "YUBICO_API_URL": "https://otp.internal/wsapi/2.0/verify",
+  "YUBICO_CLIENT_ID": "4242",
+  "YUBICO_SECRET_KEY_SET": true
 }"#,
     );
     assert_eq!(view, expected);
     assert_eq!(
         s.fingerprint(),
-        "7bdd9503c1df807c8fab602125f0df44948c43294ecb70128c15dd837641ca34"
+        "bed088f4cd38ae093a99dafe030a9bc440772d13c5eac6de58c207e54ff139a0"
     );
 
     let defaults = Settings::from_env(&base()).unwrap();

@@ -33,13 +33,25 @@ struct Run {
 impl Run {
     #[track_caller]
     fn ok(self) -> Run {
-        assert_eq!(self.code, Some(0), "rack-gateway failed\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(0),
+            "rack-gateway failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     #[track_caller]
     fn error(self, message: &str) -> Run {
-        assert_eq!(self.code, Some(1), "rack-gateway should fail\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(1),
+            "rack-gateway should fail\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         assert!(
             self.stderr.contains(message),
             "stderr should contain {message:?}:\n{}",
@@ -145,7 +157,10 @@ async fn mfa_app(rack: &Rack) -> TestApp {
 /// Enrol TOTP from the CLI without a terminal: `mfa enroll totp` prints the
 /// method id and secret, `--confirm <id> --mfa-code <code>` confirms. Returns the seed.
 async fn enrol_from_the_cli(cli: &RackGateway) -> Vec<u8> {
-    let run = cli.run(&["mfa", "enroll", "totp", "--label", "phone"]).await.ok();
+    let run = cli
+        .run(&["mfa", "enroll", "totp", "--label", "phone"])
+        .await
+        .ok();
     let line = |prefix: &str| {
         run.stdout
             .lines()
@@ -168,10 +183,23 @@ async fn enrol_from_the_cli(cli: &RackGateway) -> Vec<u8> {
         .await
         .error("pass --mfa-code CODE");
     let run = cli
-        .run(&["mfa", "enroll", "totp", "--confirm", &method_id, "--mfa-code", &code(&seed, 0)])
+        .run(&[
+            "mfa",
+            "enroll",
+            "totp",
+            "--confirm",
+            &method_id,
+            "--mfa-code",
+            &code(&seed, 0),
+        ])
         .await
         .ok();
-    assert!(run.stdout.contains(&format!("TOTP method {method_id} enrolled.")), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("TOTP method {method_id} enrolled.")),
+        "{}",
+        run.stdout
+    );
     let backup: Vec<&str> = run
         .stdout
         .lines()
@@ -179,13 +207,20 @@ async fn enrol_from_the_cli(cli: &RackGateway) -> Vec<u8> {
         .skip(1)
         .take_while(|l| l.starts_with("  "))
         .collect();
-    assert_eq!(backup.len(), 10, "the first backup codes, once: {}", run.stdout);
+    assert_eq!(
+        backup.len(),
+        10,
+        "the first backup codes, once: {}",
+        run.stdout
+    );
     seed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrolment_then_step_up_through_convox_with_the_code_in_rack_url() {
-    let Some(_) = testkit::skip_without_convox("enrolment_then_step_up_through_convox_with_the_code_in_rack_url") else {
+    let Some(_) = testkit::skip_without_convox(
+        "enrolment_then_step_up_through_convox_with_the_code_in_rack_url",
+    ) else {
         return;
     };
     let rack = Rack::start().await;
@@ -207,9 +242,9 @@ async fn enrolment_then_step_up_through_convox_with_the_code_in_rack_url() {
 
     // Enrolling opened no step-up window: `env set` needs a code, and without a
     // terminal the CLI says --mfa-code instead of running convox.
-    cli.run(&["env", "set", "A=1", "-a", SEED_APP])
-        .await
-        .error("convox:env:set needs MFA and there is no terminal to ask for a code: pass --mfa-code CODE");
+    cli.run(&["env", "set", "A=1", "-a", SEED_APP]).await.error(
+        "convox:env:set needs MFA and there is no terminal to ask for a code: pass --mfa-code CODE",
+    );
     let step_up = code(&seed, 1);
     cli.run(&["env", "set", "A=1", "-a", SEED_APP, "--mfa-code", &step_up])
         .await
@@ -217,10 +252,18 @@ async fn enrolment_then_step_up_through_convox_with_the_code_in_rack_url() {
     // The window is open now: no code, no prompt, the plain token.
     cli.run(&["env", "set", "B=2", "-a", SEED_APP]).await.ok();
     let run = cli.run(&["mfa", "list"]).await.ok();
-    assert!(run.stdout.contains("Step-up window: open until"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Step-up window: open until"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("totp      phone"), "{}", run.stdout);
     let env = cli.run(&["env", "-a", SEED_APP]).await.ok();
-    assert!(env.stdout.contains("A=1") && env.stdout.contains("B=2"), "{}", env.stdout);
+    assert!(
+        env.stdout.contains("A=1") && env.stdout.contains("B=2"),
+        "{}",
+        env.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,8 +286,15 @@ async fn a_sign_in_waiting_for_mfa_is_finished_by_mfa_verify_and_replays_are_ref
         .await
         .error("MFA verification failed");
     let verified = code(&seed, 1);
-    let run = cli.run(&["mfa", "verify", "--mfa-code", &verified]).await.ok();
-    assert!(run.stdout.starts_with("MFA verified with totp"), "{}", run.stdout);
+    let run = cli
+        .run(&["mfa", "verify", "--mfa-code", &verified])
+        .await
+        .ok();
+    assert!(
+        run.stdout.starts_with("MFA verified with totp"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(cli.entry()["mfa_verified"], true);
     assert_eq!(cli.entry()["mfa_method"], "totp");
     cli.run(&["test-auth"]).await.ok();
@@ -269,10 +319,25 @@ async fn the_clis_own_always_and_step_up_calls_carry_the_code_in_the_header() {
         .await
         .error("gateway:api_token:create needs MFA and there is no terminal to ask for a code: pass --mfa-code CODE");
     let run = cli
-        .run(&["api-token", "create", "--name", "ci", "--role", "cicd", "--output", "token", "--mfa-code", &code(&seed, 1)])
+        .run(&[
+            "api-token",
+            "create",
+            "--name",
+            "ci",
+            "--role",
+            "cicd",
+            "--output",
+            "token",
+            "--mfa-code",
+            &code(&seed, 1),
+        ])
         .await
         .ok();
-    assert!(run.stdout.trim().starts_with("rgw_token_"), "{}", run.stdout);
+    assert!(
+        run.stdout.trim().starts_with("rgw_token_"),
+        "{}",
+        run.stdout
+    );
 
     // Backup codes: `step_up`; that create opened the window, so none is asked now.
     let run = cli.run(&["mfa", "backup-codes", "regenerate"]).await.ok();
@@ -284,14 +349,40 @@ async fn the_clis_own_always_and_step_up_calls_carry_the_code_in_the_header() {
         .collect();
     assert_eq!(codes.len(), 10, "{}", run.stdout);
     let run = cli.run(&["mfa", "backup-codes"]).await.ok();
-    assert!(run.stdout.contains("Backup codes remaining: 10"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Backup codes remaining: 10"),
+        "{}",
+        run.stdout
+    );
     // A backup code serves as proof on an `always` call, once.
-    cli.run(&["api-token", "create", "--name", "ci2", "--role", "cicd", "--mfa-code", &codes[0]])
-        .await
-        .ok();
-    cli.run(&["api-token", "create", "--name", "ci3", "--role", "cicd", "--mfa-code", &codes[0]])
-        .await
-        .error("");
+    cli.run(&[
+        "api-token",
+        "create",
+        "--name",
+        "ci2",
+        "--role",
+        "cicd",
+        "--mfa-code",
+        &codes[0],
+    ])
+    .await
+    .ok();
+    cli.run(&[
+        "api-token",
+        "create",
+        "--name",
+        "ci3",
+        "--role",
+        "cicd",
+        "--mfa-code",
+        &codes[0],
+    ])
+    .await
+    .error("");
     let run = cli.run(&["mfa", "backup-codes"]).await.ok();
-    assert!(run.stdout.contains("Backup codes remaining: 9"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Backup codes remaining: 9"),
+        "{}",
+        run.stdout
+    );
 }
