@@ -640,7 +640,10 @@ fn the_public_view_is_pinned() {
   "VIEWER_USERS": [],
   "WEBAUTHN_ORIGIN": "http://localhost:8447",
   "WEBAUTHN_RP_ID": "localhost",
-  "WEB_SESSION_LIFETIME_HOURS": 12
+  "WEB_SESSION_LIFETIME_HOURS": 12,
+  "YUBICO_API_URL": "https://api.yubico.com/wsapi/2.0/verify",
+  "YUBICO_CLIENT_ID": "(not set: YubiKey OTP off)",
+  "YUBICO_SECRET_KEY_SET": false
 }"#,
     );
     assert_eq!(
