@@ -15,14 +15,9 @@ use serde_json::{json, Value};
 use tools::mock_rack::SEED_APP;
 
 use crate::helpers::{person, Rack, Role, TestApp};
+use crate::mfa::{mfa_app, Codes};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// The TOTP code `steps` steps from now (-1, 0 and 1 are accepted; each step once per user).
-fn code(seed: &[u8], steps: i64) -> String {
-    let at = Utc::now().timestamp() + 30 * steps;
-    gateway::mfa::totp::code_at(seed, u64::try_from(at).unwrap()).unwrap()
-}
 
 struct Run {
     code: Option<i32>,
@@ -145,18 +140,9 @@ impl RackGateway {
     }
 }
 
-async fn mfa_app(rack: &Rack) -> TestApp {
-    TestApp::build()
-        .rack(&rack.url())
-        .sign_in()
-        .env("MFA_REQUIRE_ALL_USERS", "true")
-        .spawn()
-        .await
-}
-
 /// Enrol TOTP from the CLI without a terminal: `mfa enroll totp` prints the
-/// method id and secret, `--confirm <id> --mfa-code <code>` confirms. Returns the seed.
-async fn enrol_from_the_cli(cli: &RackGateway) -> Vec<u8> {
+/// method id and secret, `--confirm <id> --mfa-code <code>` confirms. Returns its codes.
+async fn enrol_from_the_cli(cli: &RackGateway) -> Codes {
     let run = cli
         .run(&["mfa", "enroll", "totp", "--label", "phone"])
         .await
@@ -174,10 +160,12 @@ async fn enrol_from_the_cli(cli: &RackGateway) -> Vec<u8> {
     assert!(run.stdout.contains(&format!(
         "Confirm with: rack-gateway mfa enroll totp --confirm {method_id} --mfa-code CODE"
     )));
-    let seed = totp_rs::Secret::try_from_base32(&secret)
-        .unwrap()
-        .as_bytes()
-        .to_vec();
+    let codes = Codes::new(
+        totp_rs::Secret::try_from_base32(&secret)
+            .unwrap()
+            .as_bytes()
+            .to_vec(),
+    );
     // Without a code: an error naming --mfa-code, not a wait.
     cli.run(&["mfa", "enroll", "totp", "--confirm", &method_id])
         .await
@@ -190,7 +178,7 @@ async fn enrol_from_the_cli(cli: &RackGateway) -> Vec<u8> {
             "--confirm",
             &method_id,
             "--mfa-code",
-            &code(&seed, 0),
+            &codes.fresh().await,
         ])
         .await
         .ok();
@@ -213,7 +201,7 @@ async fn enrol_from_the_cli(cli: &RackGateway) -> Vec<u8> {
         "the first backup codes, once: {}",
         run.stdout
     );
-    seed
+    codes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,7 +212,7 @@ async fn enrolment_then_step_up_through_convox_with_the_code_in_rack_url() {
         return;
     };
     let rack = Rack::start().await;
-    let app = mfa_app(&rack).await;
+    let app = mfa_app(&rack, &[]).await;
     let email = person(Role::Deployer);
     let login = app.cli_login(&email).await;
     assert_eq!(login["enrollment_required"], true, "{login}");
@@ -235,7 +223,7 @@ async fn enrolment_then_step_up_through_convox_with_the_code_in_rack_url() {
     cli.run(&["env", "set", "A=1", "-a", SEED_APP])
         .await
         .error("MFA enrollment required");
-    let seed = enrol_from_the_cli(&cli).await;
+    let codes = enrol_from_the_cli(&cli).await;
     let entry = cli.entry();
     assert_eq!(entry["mfa_verified"], true, "{entry}");
     assert_eq!(entry["mfa_method"], "totp", "{entry}");
@@ -245,7 +233,7 @@ async fn enrolment_then_step_up_through_convox_with_the_code_in_rack_url() {
     cli.run(&["env", "set", "A=1", "-a", SEED_APP]).await.error(
         "convox:env:set needs MFA and there is no terminal to ask for a code: pass --mfa-code CODE",
     );
-    let step_up = code(&seed, 1);
+    let step_up = codes.fresh().await;
     cli.run(&["env", "set", "A=1", "-a", SEED_APP, "--mfa-code", &step_up])
         .await
         .ok();
@@ -269,11 +257,11 @@ async fn enrolment_then_step_up_through_convox_with_the_code_in_rack_url() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sign_in_waiting_for_mfa_is_finished_by_mfa_verify_and_replays_are_refused() {
     let rack = Rack::start().await;
-    let app = mfa_app(&rack).await;
+    let app = mfa_app(&rack, &[]).await;
     let email = person(Role::Deployer);
     let first = app.cli_login(&email).await;
     let first_cli = RackGateway::new(&app, first["token"].as_str().unwrap(), &email);
-    let seed = enrol_from_the_cli(&first_cli).await;
+    let codes = enrol_from_the_cli(&first_cli).await;
 
     // Signing in again: the person has a method now, so the session must verify.
     let login = app.cli_login(&email).await;
@@ -285,7 +273,7 @@ async fn a_sign_in_waiting_for_mfa_is_finished_by_mfa_verify_and_replays_are_ref
     cli.run(&["mfa", "verify", "--mfa-code", "000000"])
         .await
         .error("MFA verification failed");
-    let verified = code(&seed, 1);
+    let verified = codes.fresh().await;
     let run = cli
         .run(&["mfa", "verify", "--mfa-code", &verified])
         .await
@@ -307,11 +295,11 @@ async fn a_sign_in_waiting_for_mfa_is_finished_by_mfa_verify_and_replays_are_ref
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_clis_own_always_and_step_up_calls_carry_the_code_in_the_header() {
     let rack = Rack::start().await;
-    let app = mfa_app(&rack).await;
+    let app = mfa_app(&rack, &[]).await;
     let email = person(Role::Admin);
     let login = app.cli_login(&email).await;
     let cli = RackGateway::new(&app, login["token"].as_str().unwrap(), &email);
-    let seed = enrol_from_the_cli(&cli).await;
+    let codes = enrol_from_the_cli(&cli).await;
 
     // `gateway:api_token:create` is `always`: refused without a code, and the
     // CLI (no terminal) names --mfa-code.
@@ -329,7 +317,7 @@ async fn the_clis_own_always_and_step_up_calls_carry_the_code_in_the_header() {
             "--output",
             "token",
             "--mfa-code",
-            &code(&seed, 1),
+            &codes.fresh().await,
         ])
         .await
         .ok();

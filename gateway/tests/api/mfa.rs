@@ -13,21 +13,79 @@ use tools::mock_yubico::{MockYubico, TestKey};
 use crate::helpers::{person, Rack, Role, TestApp};
 use crate::proxy_cli::Cli;
 
-/// A person signed in with MFA: their session, TOTP seed and unused backup codes.
+/// A person signed in with MFA: their session, TOTP codes and unused backup codes.
 struct Enrolled {
     token: String,
-    seed: Vec<u8>,
+    codes: Codes,
     method_id: String,
     backup_codes: Vec<String>,
 }
 
-/// The TOTP code `steps` steps from now (-1, 0 and 1 are accepted; each step once).
-fn code(seed: &[u8], steps: i64) -> String {
-    let at = Utc::now().timestamp() + 30 * steps;
-    gateway::mfa::totp::code_at(seed, u64::try_from(at).unwrap()).unwrap()
+/// TOTP codes of one seed as an authenticator app gives them. The gateway
+/// accepts the steps now-1, now and now+1, each once per person; handing each
+/// step out once keeps a test from replaying by accident when a 30-second
+/// boundary passes between two codes.
+pub(crate) struct Codes {
+    seed: Vec<u8>,
+    handed_out: std::sync::Mutex<Vec<i64>>,
 }
 
-async fn mfa_app(rack: &Rack, settings: &[(&str, &str)]) -> TestApp {
+impl Codes {
+    pub(crate) fn new(seed: Vec<u8>) -> Codes {
+        Codes {
+            seed,
+            handed_out: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn seed(&self) -> &[u8] {
+        &self.seed
+    }
+
+    /// A code of a step not handed out yet: this one, else the next, else the
+    /// last (only with time to use it before it leaves the window).
+    pub(crate) async fn fresh(&self) -> String {
+        loop {
+            let now = Utc::now().timestamp();
+            let step = now / 30;
+            let chosen = {
+                let mut handed = self.handed_out.lock().unwrap();
+                let free = [step, step + 1, step - 1]
+                    .into_iter()
+                    .find(|s| !handed.contains(s));
+                match free {
+                    Some(s) if s != step - 1 || now % 30 < 25 => {
+                        handed.push(s);
+                        Some(s)
+                    }
+                    _ => None,
+                }
+            };
+            match chosen {
+                Some(s) => return self.of_step(s),
+                // Every step in the window is spent (or the last one is about to leave it).
+                None => {
+                    tokio::time::sleep(std::time::Duration::from_secs(
+                        u64::try_from(30 - now % 30).unwrap(),
+                    ))
+                    .await
+                }
+            }
+        }
+    }
+
+    /// The `nth` code handed out, again: a replay while its step is in the window.
+    pub(crate) fn again(&self, nth: usize) -> String {
+        let step = self.handed_out.lock().unwrap()[nth];
+        self.of_step(step)
+    }
+
+    fn of_step(&self, step: i64) -> String {
+        gateway::mfa::totp::code_at(&self.seed, u64::try_from(step * 30).unwrap()).unwrap()
+    }
+}
+
+pub(crate) async fn mfa_app(rack: &Rack, settings: &[(&str, &str)]) -> TestApp {
     let mut build = TestApp::build()
         .rack(&rack.url())
         .sign_in()
@@ -59,17 +117,19 @@ async fn enrol(app: &TestApp, role: Role) -> Enrolled {
         .unwrap()
         .starts_with("otpauth://totp/"));
     assert!(started.body["qr_svg"].as_str().unwrap().contains("<svg"));
-    let seed = totp_rs::Secret::try_from_base32(secret)
-        .unwrap()
-        .as_bytes()
-        .to_vec();
+    let codes = Codes::new(
+        totp_rs::Secret::try_from_base32(secret)
+            .unwrap()
+            .as_bytes()
+            .to_vec(),
+    );
     let method_id = started.body["method_id"].as_str().unwrap().to_owned();
     let confirmed = app
         .as_(&token)
         .call(
             Method::POST,
             "/api/v1/auth/mfa/enroll/totp/confirm",
-            Some(json!({"method_id": method_id, "code": code(&seed, 0)})),
+            Some(json!({"method_id": method_id, "code": codes.fresh().await})),
         )
         .await;
     assert_eq!(
@@ -89,7 +149,7 @@ async fn enrol(app: &TestApp, role: Role) -> Enrolled {
     assert_eq!(backup_codes.len(), 10);
     Enrolled {
         token,
-        seed,
+        codes,
         method_id,
         backup_codes,
     }
@@ -199,12 +259,12 @@ async fn enrolment_sign_in_step_up_and_replays_over_http_and_the_proxy() {
         .starts_with("MFA step-up required"));
 
     // The code that confirmed enrolment is spent: replayed, refused.
-    let replay = code(&me.seed, 0);
+    let replay = me.codes.again(0);
     let (status_code, reason, _) = env_set(&app, &me.token, Some(&replay)).await;
     assert_eq!(status_code, StatusCode::FORBIDDEN);
     assert_eq!(reason, "replayed_code");
     // A fresh code on the request passes, and opens the window...
-    let (status_code, _, text) = env_set(&app, &me.token, Some(&code(&me.seed, 1))).await;
+    let (status_code, _, text) = env_set(&app, &me.token, Some(&me.codes.fresh().await)).await;
     assert_eq!(status_code, StatusCode::OK, "{text}");
     // ... so the next change needs none.
     let (status_code, _, text) = env_set(&app, &me.token, None).await;
@@ -226,7 +286,7 @@ async fn enrolment_sign_in_step_up_and_replays_over_http_and_the_proxy() {
     let bad = verify(&app, &second, "000000").await;
     assert_eq!(bad.status, StatusCode::FORBIDDEN, "{:?}", bad.body);
     assert_eq!(bad.reason(), "invalid_code");
-    let ok = verify(&app, &second, &code(&me.seed, -1)).await;
+    let ok = verify(&app, &second, &me.codes.fresh().await).await;
     assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
     assert_eq!(ok.body["mfa_verified"], true);
     assert_eq!(app.proxy(&second).get("/apps").await.status(), 200);
@@ -245,7 +305,7 @@ async fn enrolment_sign_in_step_up_and_replays_over_http_and_the_proxy() {
     assert!(failed.iter().any(|e| e["reason"] == "replayed_code"));
     assert!(failed.iter().any(|e| e["reason"] == "invalid_code"));
     let mut secrets = me.backup_codes.clone();
-    secrets.push(totp_rs::Secret::from(me.seed.clone()).to_base32());
+    secrets.push(totp_rs::Secret::from(me.codes.seed().to_vec()).to_base32());
     app.assert_no_secrets_in_events(&secrets).await;
     for event in app.canonical_events().await {
         // Codes are 6 digits: never recorded under any name.
@@ -285,7 +345,7 @@ async fn always_needs_proof_on_the_request_and_api_tokens_are_never_asked() {
         .as_str()
         .unwrap()
         .contains("MFA required on this very request for gateway:api_token:create"));
-    let created = create(Some(code(&admin.seed, 1))).await;
+    let created = create(Some(admin.codes.fresh().await)).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     // The token itself is never asked for MFA, even for what needs step-up.
     let token = created.body["token"].as_str().unwrap();
@@ -412,7 +472,7 @@ async fn repeated_failures_lock_the_person_until_an_admin_unlocks() {
     let done = unlock(Some(admin.backup_codes[0].clone())).await;
     assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
     assert_eq!(data_of(&app, "user.unlocked").await.len(), 1);
-    let ok = verify(&app, &me.token, &code(&me.seed, 1)).await;
+    let ok = verify(&app, &me.token, &me.codes.fresh().await).await;
     assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.body);
 
     // An admin's view and reset of a person's methods.
@@ -550,7 +610,7 @@ async fn the_real_convox_cli_steps_up_with_a_code_on_its_token() {
         "{out:?}"
     );
 
-    let fresh = code(&me.seed, 1);
+    let fresh = me.codes.fresh().await;
     let with_code = Cli::new(&bin, &app, &format!("{}.totp.{fresh}", me.token));
     with_code
         .run(&["env", "set", "FOO=bar", "-a", SEED_APP])
@@ -563,7 +623,11 @@ async fn the_real_convox_cli_steps_up_with_a_code_on_its_token() {
     let replayed = Cli::new(&bin, &app, &format!("{second}.totp.{fresh}"));
     let out = replayed.run(&["apps"]).await.refused();
     assert!(out.stderr.contains("already used"), "{out:?}");
-    let verified = Cli::new(&bin, &app, &format!("{second}.totp.{}", code(&me.seed, -1)));
+    let verified = Cli::new(
+        &bin,
+        &app,
+        &format!("{second}.totp.{}", me.codes.fresh().await),
+    );
     let out = verified.run(&["apps"]).await.ok();
     assert!(out.stdout.contains(SEED_APP), "{out:?}");
     // Verified and stepped up by that code: the plain token does the rest.
