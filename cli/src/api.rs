@@ -1,5 +1,6 @@
 //! The gateway's HTTP API as the CLI uses it (README "Signing in"): CLI login,
-//! logout, `/info`, `/health` and the API-token endpoints.
+//! logout, `/info`, `/health`, the API-token endpoints, and (in [`mfa`]) the
+//! MFA routes under `/api/v1/auth/mfa/`.
 //!
 //! Every error the gateway answers with (`{"error": "..."}`, plus
 //! `X-Error-Reason` on a 401) becomes an [`ApiError::Status`] whose text is the
@@ -15,6 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::racks::GatewayUrl;
+
+pub mod mfa;
+
+/// The header that carries a TOTP, YubiKey OTP or backup code on one request.
+pub const MFA_CODE_HEADER: &str = "X-MFA-TOTP";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -46,6 +52,14 @@ impl ApiError {
 
     pub fn is_unauthorized(&self) -> bool {
         self.status() == Some(StatusCode::UNAUTHORIZED)
+    }
+
+    /// The gateway's `X-Error-Reason`, if it sent one.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            ApiError::Status { reason, .. } => reason.as_deref(),
+            _ => None,
+        }
     }
 
     /// Worth polling again: the gateway is briefly unreachable or overloaded.
@@ -114,6 +128,14 @@ pub struct NewSession {
     pub device_name: Option<String>,
     #[serde(default)]
     pub mfa_verified: Option<bool>,
+    /// The person has a method: this session may only verify until it does.
+    #[serde(default)]
+    pub mfa_required: bool,
+    /// The person has no method yet: this session may only enrol.
+    #[serde(default)]
+    pub enrollment_required: bool,
+    #[serde(default)]
+    pub mfa_method: Option<String>,
 }
 
 pub enum LoginPoll {
@@ -189,6 +211,8 @@ pub struct CreateApiToken {
 pub struct GatewayClient {
     base: GatewayUrl,
     bearer: Option<String>,
+    /// Sent as `X-MFA-TOTP` on every request of this client (see [`GatewayClient::with_mfa_code`]).
+    mfa_code: Option<String>,
     http: reqwest::Client,
 }
 
@@ -204,8 +228,18 @@ impl GatewayClient {
         Ok(GatewayClient {
             base: base.clone(),
             bearer: bearer.map(str::to_owned),
+            mfa_code: None,
             http,
         })
+    }
+
+    /// The same client, sending `code` as MFA proof on each of its requests.
+    /// Codes are single use: make one for the one call that needs it.
+    pub fn with_mfa_code(&self, code: &str) -> GatewayClient {
+        GatewayClient {
+            mfa_code: Some(code.to_owned()),
+            ..self.clone()
+        }
     }
 
     pub fn base(&self) -> &GatewayUrl {
@@ -264,7 +298,7 @@ impl GatewayClient {
             .await
     }
 
-    async fn json<B: Serialize, T: DeserializeOwned>(
+    pub(crate) async fn json<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
@@ -288,6 +322,9 @@ impl GatewayClient {
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(secret) = &self.bearer {
             request = request.bearer_auth(secret);
+        }
+        if let Some(code) = &self.mfa_code {
+            request = request.header(MFA_CODE_HEADER, code);
         }
         if let Some(body) = body {
             request = request.json(body);

@@ -16,8 +16,8 @@ use clap_complete::Shell;
     name = "rack-gateway",
     version,
     arg_required_else_help = true,
-    after_help = "Environment: RACK_GATEWAY_RACK, RACK_GATEWAY_URL, RACK_GATEWAY_API_TOKEN, \
-                  GATEWAY_CLI_CONFIG_DIR, CONVOX_BIN"
+    after_help = "Environment: RACK_GATEWAY_RACK, RACK_GATEWAY_URL, RACK_GATEWAY_API_TOKEN \
+                  (no MFA prompts with an API token), GATEWAY_CLI_CONFIG_DIR, CONVOX_BIN"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -41,6 +41,25 @@ pub struct Globals {
     /// API token to use instead of the stored session (wins over RACK_GATEWAY_API_TOKEN)
     #[arg(long, global = true, value_name = "TOKEN")]
     pub api_token: Option<String>,
+
+    /// A TOTP, YubiKey OTP or backup code for this command's MFA (sent inline, never stored)
+    #[arg(long, global = true, value_name = "CODE")]
+    pub mfa_code: Option<String>,
+
+    /// Which enrolled MFA method to use: totp (a code: TOTP, YubiKey or backup) or webauthn (the browser)
+    #[arg(long, global = true, value_enum, value_name = "METHOD")]
+    pub mfa_method: Option<MfaMethodFlag>,
+
+    /// Print URLs (sign-in, WebAuthn page) instead of opening a browser
+    #[arg(long, global = true)]
+    pub no_open: bool,
+}
+
+/// `--mfa-method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MfaMethodFlag {
+    Totp,
+    Webauthn,
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,8 +68,12 @@ pub enum Command {
     Login(LoginArgs),
     /// Revoke this rack's session on the gateway and forget it here (the rack's URL is kept)
     Logout,
-    /// Check the credential with the gateway and show who you are
-    TestAuth,
+    /// Check the credential with the gateway and show who you are (`--mfa`: also run an MFA step-up)
+    TestAuth {
+        /// Also verify MFA now (opens the step-up window of this session)
+        #[arg(long)]
+        mfa: bool,
+    },
     /// Show the current rack, its gateway URL and login status; `rack <subcommand>` runs `convox rack …`
     Rack {
         /// `info`, `logs`, `params`, `ps`, ... passed to `convox rack`
@@ -82,6 +105,9 @@ pub enum Command {
     /// Manage API tokens (admin)
     #[command(subcommand)]
     ApiToken(ApiTokenCommand),
+    /// Your MFA methods: list, enrol TOTP, backup codes, verify now
+    #[command(subcommand)]
+    Mfa(MfaCommand),
     /// Any other command is run by the convox CLI through the gateway
     #[command(external_subcommand)]
     Convox(Vec<OsString>),
@@ -93,9 +119,6 @@ pub struct LoginArgs {
     pub rack: Option<String>,
     /// Gateway URL, for a new rack (`https://` is assumed when no scheme is given)
     pub url: Option<String>,
-    /// Print the sign-in URL instead of opening a browser
-    #[arg(long)]
-    pub no_open: bool,
     /// Also write AUTH_URL= and STATE= lines to this file (mode 0600), for automation
     #[arg(long, value_name = "PATH")]
     pub auth_file: Option<PathBuf>,
@@ -136,6 +159,43 @@ pub enum ApiTokenCommand {
     },
     /// Revoke an API token
     Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MfaCommand {
+    /// Show your MFA methods, the preferred one, backup codes left and the step-up window
+    List,
+    /// Enrol a method
+    #[command(subcommand)]
+    Enroll(EnrollCommand),
+    /// Backup codes: how many are left; `regenerate` replaces them and prints the new set once
+    BackupCodes {
+        #[command(subcommand)]
+        command: Option<BackupCodesCommand>,
+    },
+    /// Verify now (a code, or WebAuthn in the browser): completes a sign-in that is
+    /// waiting for MFA, and opens the step-up window
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EnrollCommand {
+    /// An authenticator app: shows the secret, the otpauth URL and a QR code, then
+    /// asks for the first code (without a terminal: `--confirm METHOD_ID --mfa-code CODE`)
+    Totp {
+        /// A name for this method (default: the gateway's)
+        #[arg(long)]
+        label: Option<String>,
+        /// Confirm an enrolment started earlier, by the method id it printed
+        #[arg(long, value_name = "METHOD_ID")]
+        confirm: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCodesCommand {
+    /// Replace all backup codes (needs a step-up); the new codes are printed once
+    Regenerate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -220,6 +280,78 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn mfa_flags_are_global() {
+        let cli = parse(&[
+            "test-auth",
+            "--mfa",
+            "--mfa-code",
+            "123456",
+            "--mfa-method",
+            "totp",
+        ]);
+        assert!(matches!(cli.command, Command::TestAuth { mfa: true }));
+        assert_eq!(cli.globals.mfa_code.as_deref(), Some("123456"));
+        assert_eq!(cli.globals.mfa_method, Some(MfaMethodFlag::Totp));
+        let cli = parse(&["--mfa-method", "webauthn", "--no-open", "login", "prod"]);
+        assert_eq!(cli.globals.mfa_method, Some(MfaMethodFlag::Webauthn));
+        assert!(cli.globals.no_open);
+        assert!(matches!(
+            parse(&["test-auth"]).command,
+            Command::TestAuth { mfa: false }
+        ));
+        assert!(Cli::try_parse_from(["rack-gateway", "--mfa-method", "sms", "test-auth"]).is_err());
+    }
+
+    #[test]
+    fn mfa_subcommands() {
+        assert!(matches!(
+            parse(&["mfa", "list"]).command,
+            Command::Mfa(MfaCommand::List)
+        ));
+        assert!(matches!(
+            parse(&["mfa", "verify"]).command,
+            Command::Mfa(MfaCommand::Verify)
+        ));
+        match parse(&["mfa", "enroll", "totp", "--label", "phone"]).command {
+            Command::Mfa(MfaCommand::Enroll(EnrollCommand::Totp { label, confirm })) => {
+                assert_eq!(label.as_deref(), Some("phone"));
+                assert_eq!(confirm, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&[
+            "mfa",
+            "enroll",
+            "totp",
+            "--confirm",
+            "m-1",
+            "--mfa-code",
+            "654321",
+        ]) {
+            Cli {
+                globals,
+                command: Command::Mfa(MfaCommand::Enroll(EnrollCommand::Totp { confirm, .. })),
+            } => {
+                assert_eq!(confirm.as_deref(), Some("m-1"));
+                assert_eq!(globals.mfa_code.as_deref(), Some("654321"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&["mfa", "backup-codes", "regenerate"]).command,
+            Command::Mfa(MfaCommand::BackupCodes {
+                command: Some(BackupCodesCommand::Regenerate)
+            })
+        ));
+        assert!(matches!(
+            parse(&["mfa", "backup-codes"]).command,
+            Command::Mfa(MfaCommand::BackupCodes { command: None })
+        ));
+        // Only TOTP can be enrolled from a terminal.
+        assert!(Cli::try_parse_from(["rack-gateway", "mfa", "enroll", "webauthn"]).is_err());
     }
 
     #[test]

@@ -4,8 +4,12 @@
 //! at 0600, and every save is atomic: a temporary file is created with mode 0600
 //! *before* anything is written to it, then renamed over `config.json`. A reader
 //! (or a crash) sees the old file or the new one, never half of either. Fields
-//! this version does not know (`notification_sound`, `all_racks_exclude`, per-rack
-//! `mfa_preference`, ...) are carried through untouched.
+//! this version does not know (`notification_sound`, `all_racks_exclude`, ...) are
+//! carried through untouched.
+//!
+//! MFA: `mfa_preference` (`default` | `webauthn` | `totp`) globally and per rack
+//! (the rack's wins) is a person's choice of method; `mfa_verified` and
+//! `mfa_method` record how the stored session was verified at sign-in.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -60,8 +64,54 @@ pub struct RackEntry {
     pub device_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfa_verified: Option<bool>,
+    /// The kind of method that verified the session (`totp`, `webauthn`, `yubikey`, `backup_code`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_method: Option<String>,
+    /// This rack's MFA preference; overrides the global one when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa_preference: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// `mfa_preference`: which kind of method the person would rather use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaPreference {
+    /// No preference: the gateway's preferred method, else the first enrolled.
+    Default,
+    Webauthn,
+    Totp,
+}
+
+impl MfaPreference {
+    /// A value from `config.json`; anything else is an error that names the field.
+    pub fn parse(text: &str, field: &str) -> anyhow::Result<MfaPreference> {
+        match text.trim() {
+            "" | "default" => Ok(MfaPreference::Default),
+            "webauthn" => Ok(MfaPreference::Webauthn),
+            "totp" => Ok(MfaPreference::Totp),
+            other => anyhow::bail!(
+                "{field} in config.json is {other:?}; it must be default, webauthn or totp"
+            ),
+        }
+    }
+}
+
+impl Config {
+    /// The preference for `rack`: the rack's own `mfa_preference` when it says
+    /// something other than `default`, else the global one.
+    pub fn mfa_preference_for(&self, rack: Option<&str>) -> anyhow::Result<MfaPreference> {
+        if let Some(entry) = rack.and_then(|r| self.gateways.get(r)) {
+            if let Some(text) = entry.mfa_preference.as_deref() {
+                let field = format!("gateways.{}.mfa_preference", rack.unwrap_or_default());
+                match MfaPreference::parse(text, &field)? {
+                    MfaPreference::Default => {}
+                    chosen => return Ok(chosen),
+                }
+            }
+        }
+        MfaPreference::parse(&self.mfa_preference, "mfa_preference")
+    }
 }
 
 /// What a stored session is good for right now.
@@ -115,6 +165,7 @@ impl RackEntry {
         self.device_id = None;
         self.device_name = None;
         self.mfa_verified = None;
+        self.mfa_method = None;
     }
 }
 
@@ -131,6 +182,8 @@ impl fmt::Debug for RackEntry {
             .field("device_id", &self.device_id)
             .field("device_name", &self.device_name)
             .field("mfa_verified", &self.mfa_verified)
+            .field("mfa_method", &self.mfa_method)
+            .field("mfa_preference", &self.mfa_preference)
             .field("extra", &self.extra)
             .finish()
     }
@@ -288,6 +341,8 @@ mod tests {
             device_id: Some("8f4c4b8c-1".into()),
             device_name: Some("dev-mbp".into()),
             mfa_verified: Some(true),
+            mfa_method: Some("totp".into()),
+            mfa_preference: None,
             extra: Map::new(),
         }
     }
@@ -318,7 +373,8 @@ mod tests {
                 "channel": "cli",
                 "device_id": "8f4c4b8c-1",
                 "device_name": "dev-mbp",
-                "mfa_verified": true
+                "mfa_verified": true,
+                "mfa_method": "totp"
             })
         );
         assert_eq!(store.read().unwrap(), config);
@@ -443,17 +499,93 @@ mod tests {
     }
 
     #[test]
-    fn clearing_the_session_keeps_the_url_and_unknown_fields() {
+    fn clearing_the_session_keeps_the_url_the_preference_and_unknown_fields() {
         let mut entry = logged_in_entry();
+        entry.mfa_preference = Some("webauthn".into());
         entry
             .extra
-            .insert("mfa_preference".into(), json!("webauthn"));
+            .insert("notification_sound".into(), json!("disabled"));
         entry.clear_session();
         let value = serde_json::to_value(&entry).unwrap();
         assert_eq!(
             value,
-            json!({"url": "https://gateway.example.com", "mfa_preference": "webauthn"})
+            json!({"url": "https://gateway.example.com", "mfa_preference": "webauthn",
+                   "notification_sound": "disabled"})
         );
+    }
+
+    #[test]
+    fn mfa_preference_of_the_rack_overrides_the_global_one() {
+        let mut config = Config {
+            mfa_preference: "totp".into(),
+            ..Config::default()
+        };
+        let mut entry = logged_in_entry();
+        config.gateways.insert("prod".into(), entry.clone());
+        assert_eq!(
+            config.mfa_preference_for(Some("prod")).unwrap(),
+            MfaPreference::Totp
+        );
+        assert_eq!(
+            config.mfa_preference_for(None).unwrap(),
+            MfaPreference::Totp
+        );
+        entry.mfa_preference = Some("webauthn".into());
+        config.gateways.insert("prod".into(), entry.clone());
+        assert_eq!(
+            config.mfa_preference_for(Some("prod")).unwrap(),
+            MfaPreference::Webauthn
+        );
+        assert_eq!(
+            config.mfa_preference_for(Some("other")).unwrap(),
+            MfaPreference::Totp
+        );
+        // A rack saying "default" defers to the global value.
+        entry.mfa_preference = Some("default".into());
+        config.gateways.insert("prod".into(), entry.clone());
+        assert_eq!(
+            config.mfa_preference_for(Some("prod")).unwrap(),
+            MfaPreference::Totp
+        );
+        config.mfa_preference = "default".into();
+        assert_eq!(
+            config.mfa_preference_for(Some("prod")).unwrap(),
+            MfaPreference::Default
+        );
+    }
+
+    #[test]
+    fn a_bad_mfa_preference_is_an_error_naming_the_field() {
+        let mut config = Config {
+            mfa_preference: "sms".into(),
+            ..Config::default()
+        };
+        let error = config.mfa_preference_for(None).unwrap_err().to_string();
+        assert!(
+            error.contains("mfa_preference") && error.contains("\"sms\""),
+            "{error}"
+        );
+        config.mfa_preference = "default".into();
+        let mut entry = logged_in_entry();
+        entry.mfa_preference = Some("yubikey".into());
+        config.gateways.insert("prod".into(), entry);
+        let error = config
+            .mfa_preference_for(Some("prod"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("gateways.prod.mfa_preference"), "{error}");
+    }
+
+    #[test]
+    fn per_rack_mfa_fields_are_read_from_the_file() {
+        let entry: RackEntry = serde_json::from_value(json!({
+            "url": "https://gw", "token": "t", "mfa_verified": true, "mfa_method": "webauthn",
+            "mfa_preference": "totp"
+        }))
+        .unwrap();
+        assert_eq!(entry.mfa_method.as_deref(), Some("webauthn"));
+        assert_eq!(entry.mfa_preference.as_deref(), Some("totp"));
+        assert!(entry.extra.is_empty());
     }
 
     #[test]

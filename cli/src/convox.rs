@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
+use clap::ValueEnum as _;
+
+use crate::args::MfaMethodFlag;
 use crate::environment::Environment;
 use crate::racks::GatewayUrl;
 
@@ -82,11 +85,21 @@ pub struct ExtractedFlags {
     pub rack: Option<String>,
     pub config: Option<PathBuf>,
     pub api_token: Option<String>,
+    pub mfa_code: Option<String>,
+    pub mfa_method: Option<MfaMethodFlag>,
+    pub no_open: bool,
 }
 
-/// Take `--rack/-r`, `--config` and `--api-token` (as `--flag value` or
-/// `--flag=value`) out of the arguments of a passthrough command; everything
-/// else, in order, is for convox. After `--` nothing is touched.
+/// `RACK_URL`'s password with an MFA code: `<token>.totp.<code>` (the gateway
+/// reads the suffix as proof on each request; the dot needs no escaping).
+pub fn token_with_code(token: &str, code: &str) -> String {
+    format!("{token}.totp.{code}")
+}
+
+/// Take `--rack/-r`, `--config`, `--api-token`, `--mfa-code`, `--mfa-method`
+/// (as `--flag value` or `--flag=value`) and `--no-open` out of the arguments
+/// of a passthrough command; everything else, in order, is for convox. After
+/// `--` nothing is touched.
 pub fn extract_global_flags(
     args: Vec<OsString>,
 ) -> anyhow::Result<(ExtractedFlags, Vec<OsString>)> {
@@ -111,6 +124,12 @@ pub fn extract_global_flags(
             "--rack" | "-r" => Flag::Rack,
             "--config" => Flag::Config,
             "--api-token" => Flag::ApiToken,
+            "--mfa-code" => Flag::MfaCode,
+            "--mfa-method" => Flag::MfaMethod,
+            "--no-open" if inline.is_none() => {
+                flags.no_open = true;
+                continue;
+            }
             _ => {
                 rest.push(arg);
                 continue;
@@ -127,6 +146,13 @@ pub fn extract_global_flags(
             Flag::Rack => flags.rack = Some(value),
             Flag::Config => flags.config = Some(PathBuf::from(value)),
             Flag::ApiToken => flags.api_token = Some(value),
+            Flag::MfaCode => flags.mfa_code = Some(value),
+            Flag::MfaMethod => {
+                flags.mfa_method =
+                    Some(MfaMethodFlag::from_str(&value, false).map_err(|_| {
+                        anyhow::anyhow!("--mfa-method {value:?}: use totp or webauthn")
+                    })?)
+            }
         }
     }
     Ok((flags, rest))
@@ -136,6 +162,8 @@ enum Flag {
     Rack,
     Config,
     ApiToken,
+    MfaCode,
+    MfaMethod,
 }
 
 /// Run convox with the terminal inherited and return the exit code it ended
@@ -288,6 +316,7 @@ mod tests {
                 rack: Some("prod".into()),
                 config: Some(PathBuf::from("/c")),
                 api_token: Some("rgw_token_x".into()),
+                ..ExtractedFlags::default()
             }
         );
         let (flags, rest) = extract_global_flags(os(&["apps", "-r", "staging"])).unwrap();
@@ -306,6 +335,47 @@ mod tests {
         let args = os(&["env", "set", "A=1", "--app=myapp", "--replace", "B=--rack"]);
         let (flags, rest) = extract_global_flags(args.clone()).unwrap();
         assert_eq!((flags, rest), (ExtractedFlags::default(), args));
+    }
+
+    #[test]
+    fn mfa_flags_are_taken_out_too() {
+        let (flags, rest) = extract_global_flags(os(&[
+            "env",
+            "set",
+            "A=1",
+            "--mfa-code",
+            "123456",
+            "--mfa-method=webauthn",
+            "--no-open",
+            "-a",
+            "myapp",
+        ]))
+        .unwrap();
+        assert_eq!(rest, os(&["env", "set", "A=1", "-a", "myapp"]));
+        assert_eq!(flags.mfa_code.as_deref(), Some("123456"));
+        assert_eq!(flags.mfa_method, Some(MfaMethodFlag::Webauthn));
+        assert!(flags.no_open);
+        let error = extract_global_flags(os(&["apps", "--mfa-method", "sms"])).unwrap_err();
+        assert!(
+            error.to_string().contains("use totp or webauthn"),
+            "{error}"
+        );
+        let error = extract_global_flags(os(&["apps", "--mfa-code"])).unwrap_err();
+        assert_eq!(error.to_string(), "--mfa-code needs a value");
+    }
+
+    #[test]
+    fn the_code_rides_in_rack_url_as_a_password_suffix() {
+        let url = GatewayUrl::parse("https://gw").unwrap();
+        let built = rack_url(&url, &token_with_code("rgw_sess_abc", "123456")).unwrap();
+        assert_eq!(
+            built,
+            "https://convox:rgw_sess_abc.totp.123456@gw/api/v1/rack-proxy"
+        );
+        assert_eq!(
+            url::Url::parse(&built).unwrap().password(),
+            Some("rgw_sess_abc.totp.123456")
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`api`]: the gateway's HTTP API (README "Signing in").
 //! - [`login`]: CLI secret, device, polling `/complete` with a waiting state.
 //! - [`convox`]: finding convox, `RACK_URL`, passthrough with the exit code kept.
+//! - [`mfa`]: levels of wrapped commands, method choice, prompts, step-up, enrolment.
 //! - [`commands`]: one function per command.
 
 /// `println!` for command output, except that a reader who has gone away
@@ -30,6 +31,7 @@ pub mod config;
 pub mod convox;
 pub mod environment;
 pub mod login;
+pub mod mfa;
 pub mod racks;
 
 use std::process::ExitCode;

@@ -34,8 +34,8 @@ use crate::envelope::{Actor, Draft};
 
 pub use accounts::{ApiTokenCreated, ApiTokenRevoked, UserCreated, UserDisabled, UserRoleChanged};
 pub use auth::{
-    LoginConfirmed, LoginFailed, LoginStarted, LoginSucceeded, Logout, RateLimitExceeded,
-    SessionCreated, SessionRevoked,
+    AnonymousEventsAggregated, LoginConfirmed, LoginFailed, LoginStarted, LoginSucceeded, Logout,
+    RateLimitExceeded, SessionCreated, SessionRevoked,
 };
 pub use chain::{AppendInDoubt, ArchiveShipped, AuditExported, CheckpointCreated, GatewayStarted};
 pub use mfa::{
@@ -144,6 +144,7 @@ catalogue! {
     SessionCreated => "session.created", Projection;
     SessionRevoked => "session.revoked", Projection;
     RateLimitExceeded => "rate_limit.exceeded", Record, fields: RateLimitExceeded::fields_of_every_scope;
+    AnonymousEventsAggregated => "auth.anonymous_events.aggregated", Record;
     UserCreated => "user.created", Projection;
     UserRoleChanged => "user.role_changed", Projection;
     UserDisabled => "user.disabled", Projection;

@@ -15,6 +15,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::health::router())
         .merge(crate::auth::router())
         .merge(crate::api::router())
+        .merge(crate::mfa::routes::router())
         .merge(crate::mfa::webauthn_routes::router())
         .merge(crate::web::router())
         .merge(crate::archive::web::router())

@@ -4,7 +4,7 @@
 //! chain id → appender (with the projection and checkpoint hooks) →
 //! `gateway.started` (if that cannot be committed we do not serve at all) →
 //! users named by the `*_USERS` settings (`user.created`, once each) →
-//! checkpoint signer, rate-limit recorder, archive shipper (when
+//! checkpoint signer, rate-limit and anonymous-event recorders, archive shipper (when
 //! `AUDIT_S3_BUCKET` is set) → listener (HTTPS when `TLS_CERT_FILE`/`TLS_KEY_FILE` are set).
 //! Stop (SIGTERM or the test's shutdown future): stop accepting, let in-flight
 //! requests finish (bounded), let proxied websockets and streams end (bounded,
@@ -200,6 +200,11 @@ impl Application {
         background.push(
             proxy
                 .auth_failure_limiter
+                .spawn_recorder(appender.clone(), stopped.clone()),
+        );
+        background.push(
+            identity
+                .anonymous_events
                 .spawn_recorder(appender.clone(), stopped),
         );
 
@@ -216,7 +221,9 @@ impl Application {
             key_name,
             vkey,
         };
+        let mfa = crate::mfa::Mfa::new(&settings);
         let state = AppState::new(Inner {
+            mfa,
             settings,
             pool,
             appender,

@@ -29,6 +29,8 @@ pub struct Inner {
     pub identity: crate::auth::Identity,
     /// WORM archiving status, and what export bundles carry.
     pub archive: crate::archive::Archive,
+    /// MFA keys and the YubiKey validation service.
+    pub mfa: crate::mfa::Mfa,
     /// What every rack-proxy request shares (rack client, failed-authentication limiter, request log).
     pub proxy: crate::proxy::parts::ProxyParts,
 }

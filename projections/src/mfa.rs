@@ -671,3 +671,31 @@ pub async fn trusted_devices_of(
     .fetch_all(pool)
     .await
 }
+
+/// What a session's caller has shown, read with the session on every call:
+/// one query for the session's MFA columns, the user's lock and whether
+/// they have a usable method.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct PrincipalMfaState {
+    pub mfa_verified: bool,
+    pub mfa_method: Option<String>,
+    pub recent_step_up_at: Option<DateTime<Utc>>,
+    pub locked_at: Option<DateTime<Utc>>,
+    pub enrolled: bool,
+}
+
+pub async fn principal_state(
+    pool: &PgPool,
+    session_id: Uuid,
+    user_id: Uuid,
+) -> Result<PrincipalMfaState, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.mfa_verified, s.mfa_method, s.recent_step_up_at, u.locked_at, \
+                EXISTS (SELECT 1 FROM mfa_methods m WHERE m.user_id = u.id AND m.removed_at IS NULL AND NOT m.disabled) AS enrolled \
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND u.id = $2",
+    )
+    .bind(session_id)
+    .bind(user_id)
+    .fetch_one(pool)
+    .await
+}

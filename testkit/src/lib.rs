@@ -207,16 +207,15 @@ impl PrivatePostgres {
 
     /// Stop at once, as a crash or an outage would.
     pub fn stop(&self) {
+        self.stop_with("immediate");
+    }
+
+    /// Stop with `pg_ctl`'s shutdown `mode`: `fast` (clients disconnected,
+    /// a clean shutdown) or `immediate` (a crash: recovery at the next start).
+    pub fn stop_with(&self, mode: &str) {
         let data = self.dir.join("data");
         let _ = postgres_command(&self.bin, "pg_ctl")
-            .args([
-                "-D",
-                &data.to_string_lossy(),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ])
+            .args(["-D", &data.to_string_lossy(), "-m", mode, "-w", "stop"])
             .output();
     }
 

@@ -43,15 +43,25 @@ pub async fn run(ctx: &Context, command: ApiTokenCommand) -> anyhow::Result<i32>
                     )
                 })?;
             }
-            let created = client
-                .create_api_token(&CreateApiToken {
-                    name,
-                    role,
-                    user_email: user,
-                    expires_at,
-                })
-                .await
-                .map_err(refused)?;
+            let body = CreateApiToken {
+                name,
+                role,
+                user_email: user,
+                expires_at,
+            };
+            // `gateway:api_token:create` needs MFA on the request (level `always`).
+            let created = ctx
+                .with_mfa(
+                    &selection,
+                    &credential,
+                    &client,
+                    "gateway:api_token:create",
+                    |client| {
+                        let body = body.clone();
+                        async move { client.create_api_token(&body).await }
+                    },
+                )
+                .await?;
             let secret = field(&created, "token");
             match output {
                 OutputFormat::Token => outln!("{secret}"),
@@ -69,7 +79,18 @@ pub async fn run(ctx: &Context, command: ApiTokenCommand) -> anyhow::Result<i32>
             }
         }
         ApiTokenCommand::Delete { id } => {
-            let token = client.delete_api_token(&id).await.map_err(refused)?;
+            let token = ctx
+                .with_mfa(
+                    &selection,
+                    &credential,
+                    &client,
+                    "gateway:api_token:delete",
+                    |client| {
+                        let id = id.clone();
+                        async move { client.delete_api_token(&id).await }
+                    },
+                )
+                .await?;
             let name = field(&token, "name");
             if name.is_empty() {
                 outln!("Revoked API token {id}");

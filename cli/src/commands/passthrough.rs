@@ -1,5 +1,7 @@
 //! Every command the CLI does not own: run by the real convox CLI against the
-//! gateway's rack proxy, with convox's exit code passed back.
+//! gateway's rack proxy, with convox's exit code passed back. A command whose
+//! permission needs MFA gets its step-up first ([`crate::mfa::flow`]); a code
+//! travels in `RACK_URL`'s password as `<token>.totp.<code>`.
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -18,7 +20,30 @@ pub async fn run(ctx: &Context, args: Vec<OsString>) -> anyhow::Result<i32> {
     // An unusable stored session stops here, before convox or the gateway hears of it.
     let credential = ctx.credential(&selection)?;
     let bin = convox::find_convox(&ctx.env)?;
-    let rack_url = convox::rack_url(&selection.url, &credential.secret)?;
+    let code = if credential.is_api_token() {
+        None
+    } else {
+        match crate::mfa::levels::for_command(&args) {
+            Some(need) => {
+                let client = GatewayClient::new(&selection.url, Some(&credential.secret))?;
+                ctx.mfa_before(&selection, &credential, &client, need.level, need.strictest)
+                    .await?
+            }
+            // A command the CLI does not know: a code given is sent as it is.
+            None => ctx
+                .globals
+                .mfa_code
+                .as_deref()
+                .map(crate::mfa::prompt::normalise_code)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--mfa-code: {e}"))?,
+        }
+    };
+    let password = match &code {
+        Some(code) => convox::token_with_code(&credential.secret, code),
+        None => credential.secret.clone(),
+    };
+    let rack_url = convox::rack_url(&selection.url, &password)?;
     let code = convox::run(&bin, &args, &rack_url).await?;
     if code != 0 {
         if let Some(hint) = refused_credential(&selection, &credential).await {

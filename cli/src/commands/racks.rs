@@ -50,6 +50,13 @@ pub fn status_lines(entry: Option<&RackEntry>) -> Vec<String> {
             if let Some(at) = expires_at {
                 lines.push(format!("Token expires: {}", at.to_rfc3339()));
             }
+            if entry.mfa_verified == Some(false) {
+                lines.push(
+                    "MFA: this session is not MFA-verified (run: rack-gateway mfa verify, \
+                     or rack-gateway mfa enroll totp if you have no method yet)"
+                        .to_owned(),
+                );
+            }
             lines
         }
     }

@@ -8,7 +8,10 @@ use crate::api::{CompleteLogin, GatewayClient, StartLogin};
 use crate::args::LoginArgs;
 use crate::config::{RackEntry, SessionState};
 use crate::login::{write_auth_file, CliSecret, Device, PollSchedule, WaitingIndicator};
-use crate::racks::{GatewayUrl, NO_RACK_SELECTED};
+use crate::mfa::enroll::{self, Enrolled};
+use crate::mfa::prompt::{confirm, Tty};
+use crate::mfa::Verified;
+use crate::racks::{GatewayUrl, Selection, NO_RACK_SELECTED};
 
 /// `login [rack] [url]`: no argument re-authenticates the current rack, one a
 /// configured rack (or one whose URL `RACK_GATEWAY_URL` gives), two a new rack.
@@ -49,7 +52,7 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<i32> {
         write_auth_file(path, &started)?;
     }
 
-    if args.no_open {
+    if ctx.globals.no_open {
         outln!("Open this URL in your browser to sign in:");
         outln!("  {}", started.auth_url);
     } else {
@@ -79,11 +82,10 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<i32> {
 
     // Read again: another command may have saved while the browser was open.
     let mut config = ctx.store.load()?;
-    let extra = config
-        .gateways
-        .get(&rack)
-        .map(|e| e.extra.clone())
-        .unwrap_or_default();
+    let previous = config.gateways.get(&rack);
+    let extra = previous.map(|e| e.extra.clone()).unwrap_or_default();
+    let mfa_preference = previous.and_then(|e| e.mfa_preference.clone());
+    let token = session.token.clone();
     config.gateways.insert(
         rack.clone(),
         RackEntry {
@@ -96,13 +98,80 @@ pub async fn login(ctx: &Context, args: LoginArgs) -> anyhow::Result<i32> {
             device_id: session.device_id,
             device_name: session.device_name,
             mfa_verified: session.mfa_verified,
+            mfa_method: session.mfa_method,
+            mfa_preference,
             extra,
         },
     );
     config.current = Some(rack.clone());
     ctx.store.save(&config)?;
+
+    // The session is saved before MFA, so that a sign-in that must still
+    // verify or enrol can be finished by `rack-gateway mfa …` later.
+    let selection = Selection {
+        rack: Some(rack.clone()),
+        url: url.clone(),
+        entry: config.gateways.get(&rack).cloned(),
+    };
+    let client = GatewayClient::new(&url, Some(&token))?;
+    if session.enrollment_required {
+        enrol_at_login(ctx, &selection, &client).await?;
+    } else if session.mfa_required && session.mfa_verified != Some(true) {
+        eprintln!("MFA verification required.");
+        let mut terminal = Tty::detect();
+        let mut mfa = ctx.mfa(&selection, &client, &mut terminal)?;
+        let verified = async {
+            let status = client.mfa_status().await?;
+            mfa.verify_now(&status).await
+        }
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "{e:#}\nThe session is saved but waits for MFA: finish with \
+                 rack-gateway mfa verify (with --mfa-code CODE where there is no terminal)"
+            )
+        })?;
+        ctx.record_verified(&selection, &verified)?;
+        eprintln!("MFA verified");
+    }
     outln!("Logged in to {rack} as {}", session.email);
     Ok(0)
+}
+
+/// A sign-in of a person with no method yet: the session may only enrol. On a
+/// terminal, offer the TOTP enrolment right here; otherwise say what to run.
+async fn enrol_at_login(
+    ctx: &Context,
+    selection: &Selection,
+    client: &GatewayClient,
+) -> anyhow::Result<()> {
+    eprintln!("MFA enrollment required: this gateway requires a second factor for your account.");
+    let later = format!(
+        "MFA enrollment required: the session is saved but may only enrol. Enrol with: \
+         rack-gateway mfa enroll totp (or in the browser at {}/app/mfa/enroll)",
+        selection.url
+    );
+    let mut terminal = Tty::detect();
+    if !confirm(&mut terminal, "Enrol an authenticator app (TOTP) now?") {
+        bail!(later);
+    }
+    match enroll::totp(client, &mut terminal, None, None).await? {
+        Enrolled::Confirmed { .. } => {
+            ctx.record_verified(
+                selection,
+                &Verified {
+                    method: Some("totp".into()),
+                    step_up_expires_at: None,
+                },
+            )?;
+            eprintln!("TOTP enrolled; this session is verified.");
+            eprintln!(
+                "Keep backup codes for a lost phone: rack-gateway mfa backup-codes regenerate"
+            );
+            Ok(())
+        }
+        Enrolled::Started { .. } => bail!(later),
+    }
 }
 
 /// `logout` (decision 3): revoke the session on the gateway, then clear the
@@ -155,8 +224,8 @@ pub async fn logout(ctx: &Context) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// `test-auth`: ask the gateway who this credential is.
-pub async fn test_auth(ctx: &Context) -> anyhow::Result<i32> {
+/// `test-auth`: ask the gateway who this credential is; `--mfa` also runs a step-up.
+pub async fn test_auth(ctx: &Context, with_mfa: bool) -> anyhow::Result<i32> {
     let (selection, credential, client) = ctx.authenticated()?;
     let info = client
         .info()
@@ -196,6 +265,23 @@ pub async fn test_auth(ctx: &Context) -> anyhow::Result<i32> {
     outln!("{label}: {}", expires.as_deref().unwrap_or("never"));
     if let Some(name) = info.rack.and_then(|r| r.name) {
         outln!("Rack: {name}");
+    }
+    if with_mfa {
+        if credential.is_api_token() {
+            outln!("MFA: API tokens are never asked for MFA");
+            return Ok(0);
+        }
+        let mut terminal = Tty::detect();
+        let mut mfa = ctx.mfa(&selection, &client, &mut terminal)?;
+        let status = mfa
+            .status()
+            .await
+            .map_err(|e| super::mfa::api_refused(e, &selection, &credential))?;
+        let verified = mfa.verify_now(&status).await?;
+        if let Some(session) = mfa.verified_session.take() {
+            ctx.record_verified(&selection, &session)?;
+        }
+        super::mfa::print_verified(&verified);
     }
     Ok(0)
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod api_tokens;
 mod login;
+mod mfa;
 mod passthrough;
 mod racks;
 mod session;

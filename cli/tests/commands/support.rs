@@ -1,5 +1,7 @@
 //! Test support: a small in-process fake gateway that implements the identity
-//! API (README "Signing in") on 127.0.0.1 port 0, and a sandbox that runs
+//! API (README "Signing in") and the MFA routes the CLI calls (status, verify,
+//! TOTP enrolment, backup codes, the WebAuthn browser page) on 127.0.0.1 port
+//! 0, and a sandbox that runs
 //! the real `rack-gateway` binary with its own HOME, config directory, browser
 //! recorder and fake `convox`.
 #![allow(dead_code)]
@@ -47,6 +49,8 @@ pub struct Recorded {
     pub method: String,
     pub path: String,
     pub authorization: Option<String>,
+    /// `X-MFA-TOTP`.
+    pub mfa_code: Option<String>,
     pub body: Value,
 }
 
@@ -71,6 +75,21 @@ pub struct FakeSession {
     pub role: String,
     pub expires_at: String,
     pub revoked: bool,
+    pub mfa_verified: bool,
+    pub mfa_method: Option<String>,
+    /// Unix seconds.
+    pub step_up_until: Option<i64>,
+}
+
+/// A person's MFA: methods as `status` lists them, the codes the fake accepts
+/// (each once, as TOTP time steps are), backup codes left.
+#[derive(Debug, Clone, Default)]
+pub struct FakeMfa {
+    pub methods: Vec<Value>,
+    pub preferred: Option<String>,
+    pub codes: Vec<String>,
+    pub backup_codes_remaining: u32,
+    pub locked: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +109,8 @@ pub struct Behaviour {
     pub forget_states: bool,
     /// Pretend the `/complete` secret does not match.
     pub reject_secret: bool,
+    /// MFA applies to every person: a sign-in completes restricted.
+    pub mfa_enforced: bool,
 }
 
 #[derive(Default)]
@@ -101,6 +122,11 @@ struct Inner {
     recorded: Vec<Recorded>,
     behaviour: Behaviour,
     next_id: i64,
+    mfa: HashMap<String, FakeMfa>,
+    /// Enrolments started: method id → (email, the code that confirms it).
+    pending_totp: HashMap<String, (String, String)>,
+    /// Browser pages: id → (session token, purpose).
+    browser_pages: HashMap<String, (String, String)>,
 }
 
 #[derive(Clone)]
@@ -149,6 +175,19 @@ impl FakeGateway {
                 "/api/v1/api-tokens/{id}",
                 get(get_token).delete(delete_token),
             )
+            .route("/api/v1/auth/mfa/status", get(mfa_status))
+            .route("/api/v1/auth/mfa/verify", post(mfa_verify))
+            .route("/api/v1/auth/mfa/enroll/totp/start", post(totp_start))
+            .route("/api/v1/auth/mfa/enroll/totp/confirm", post(totp_confirm))
+            .route(
+                "/api/v1/auth/mfa/backup-codes/regenerate",
+                post(regenerate_backup_codes),
+            )
+            .route(
+                "/api/v1/auth/mfa/webauthn/browser/start",
+                post(webauthn_browser_start),
+            )
+            .route("/fake-browser/webauthn/{id}", get(webauthn_page))
             .route("/fake-browser/authorize", get(browser_step))
             .fallback(fallback)
             .with_state(Shared {
@@ -189,10 +228,48 @@ impl FakeGateway {
             expires_at: (chrono::Utc::now() + chrono::Duration::days(90))
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             revoked: false,
+            mfa_verified: true,
+            mfa_method: Some("totp".into()),
+            step_up_until: None,
         };
         let token = random_secret("rgw_sess_");
         inner.sessions.insert(token.clone(), session.clone());
         (token, session)
+    }
+
+    /// Give `email` these MFA methods and codes.
+    pub fn set_mfa(&self, email: &str, mfa: FakeMfa) {
+        self.lock().mfa.insert(email.to_owned(), mfa);
+    }
+
+    pub fn mfa_of(&self, email: &str) -> FakeMfa {
+        self.lock().mfa.get(email).cloned().unwrap_or_default()
+    }
+
+    /// Change a session (its MFA state).
+    pub fn update_session(&self, token: &str, change: impl FnOnce(&mut FakeSession)) {
+        if let Some(session) = self.lock().sessions.get_mut(token) {
+            change(session);
+        }
+    }
+
+    /// The session whose email is `email` (the last one made).
+    pub fn session_of(&self, email: &str) -> Option<FakeSession> {
+        let inner = self.lock();
+        inner
+            .sessions
+            .values()
+            .filter(|s| s.email == email)
+            .max_by_key(|s| s.id)
+            .cloned()
+    }
+
+    /// The code that confirms the TOTP enrolment `method_id`.
+    pub fn confirming_code(&self, method_id: &str) -> Option<String> {
+        self.lock()
+            .pending_totp
+            .get(method_id)
+            .map(|(_, code)| code.clone())
     }
 
     pub fn revoke_session(&self, token: &str) {
@@ -265,14 +342,17 @@ impl Shared {
     }
 
     fn record(&self, method: &str, path: &str, headers: &HeaderMap, body: Value) {
-        let authorization = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         self.lock().recorded.push(Recorded {
             method: method.to_owned(),
             path: path.to_owned(),
-            authorization,
+            authorization: header("authorization"),
+            mfa_code: header("x-mfa-totp"),
             body,
         });
     }
@@ -478,11 +558,26 @@ async fn complete_login(
                 expires_at: (chrono::Utc::now() + chrono::Duration::days(90))
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 revoked: false,
+                mfa_verified: false,
+                mfa_method: None,
+                step_up_until: None,
+            };
+            let enforced = inner.behaviour.mfa_enforced;
+            let enrolled = inner.mfa.get(&email).is_some_and(|m| !m.methods.is_empty());
+            // The CLI records what the gateway says; this fake says `false` unless a
+            // verification happened, as the gateway does for a session made before MFA.
+            let session = FakeSession {
+                mfa_verified: false,
+                mfa_method: None,
+                step_up_until: None,
+                ..session
             };
             let token = random_secret("rgw_sess_");
             inner.sessions.insert(token.clone(), session.clone());
             Json(json!({
                 "token": token,
+                "mfa_required": enforced && enrolled,
+                "enrollment_required": enforced && !enrolled,
                 "email": email,
                 "name": "Test User",
                 "role": role,
@@ -491,11 +586,285 @@ async fn complete_login(
                 "channel": "cli",
                 "device_id": body["device_id"],
                 "device_name": body["device_name"],
-                "mfa_verified": false,
+                "mfa_verified": session.mfa_verified,
             }))
             .into_response()
         }
     }
+}
+
+fn email_of_token(inner: &Inner, token: &str) -> String {
+    inner
+        .sessions
+        .get(token)
+        .map(|s| s.email.clone())
+        .unwrap_or_default()
+}
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn mfa_refusal(reason: &str, message: &str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [("x-error-reason", reason)],
+        Json(json!({ "error": message })),
+    )
+        .into_response()
+}
+
+/// The bearer's session token, or a 401.
+fn session_token(inner: &Inner, headers: &HeaderMap) -> Result<String, Response> {
+    let secret = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| unauthorized("missing"))?;
+    match inner.sessions.get(secret) {
+        Some(s) if !s.revoked => Ok(secret.to_owned()),
+        _ => Err(unauthorized("unknown")),
+    }
+}
+
+fn status_json(inner: &Inner, token: &str) -> Value {
+    let session = &inner.sessions[token];
+    let mfa = inner.mfa.get(&session.email).cloned().unwrap_or_default();
+    let enrolled = !mfa.methods.is_empty();
+    let enforced = inner.behaviour.mfa_enforced;
+    let until = session
+        .step_up_until
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|t| t.to_rfc3339());
+    json!({
+        "enrolled": enrolled,
+        "methods": mfa.methods,
+        "preferred_method": mfa.preferred,
+        "mfa_verified": session.mfa_verified,
+        "mfa_method": session.mfa_method,
+        "recent_step_up_at": until.as_ref().map(|_| chrono::Utc::now().to_rfc3339()),
+        "recent_step_up_expires_at": until,
+        "step_up_window_seconds": 600,
+        "backup_codes_remaining": mfa.backup_codes_remaining,
+        "locked": mfa.locked,
+        "enrollment_required": enforced && !enrolled && !session.mfa_verified,
+        "mfa_required": enforced && enrolled && !session.mfa_verified,
+    })
+}
+
+async fn mfa_status(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    shared.record("GET", "/api/v1/auth/mfa/status", &headers, Value::Null);
+    let inner = shared.lock();
+    match session_token(&inner, &headers) {
+        Ok(token) => Json(status_json(&inner, &token)).into_response(),
+        Err(response) => response,
+    }
+}
+
+/// Accept `code` once for `email`: one of its codes, or (if any remain) a
+/// backup code, spelled `BACKUP…` here. Returns the kind that verified.
+fn use_code(inner: &mut Inner, email: &str, code: &str) -> Option<String> {
+    let mfa = inner.mfa.get_mut(email)?;
+    if let Some(at) = mfa.codes.iter().position(|c| c == code) {
+        mfa.codes.remove(at);
+        let kind = if code.len() == 44 { "yubikey" } else { "totp" };
+        return Some(kind.to_owned());
+    }
+    if code.starts_with("BACKUP") && mfa.backup_codes_remaining > 0 {
+        mfa.backup_codes_remaining -= 1;
+        return Some("backup_code".to_owned());
+    }
+    None
+}
+
+async fn mfa_verify(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    shared.record("POST", "/api/v1/auth/mfa/verify", &headers, body.clone());
+    let mut inner = shared.lock();
+    let token = match session_token(&inner, &headers) {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let email = inner.sessions[&token].email.clone();
+    let code = body["code"].as_str().unwrap_or_default().to_owned();
+    match use_code(&mut inner, &email, &code) {
+        Some(kind) => {
+            let session = inner.sessions.get_mut(&token).expect("session");
+            session.mfa_verified = true;
+            session.mfa_method = Some(kind.clone());
+            session.step_up_until = Some(now_secs() + 600);
+            Json(json!({"verified": true, "method": kind})).into_response()
+        }
+        None => error(StatusCode::BAD_REQUEST, "invalid MFA code"),
+    }
+}
+
+async fn totp_start(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    shared.record(
+        "POST",
+        "/api/v1/auth/mfa/enroll/totp/start",
+        &headers,
+        body.clone(),
+    );
+    let mut inner = shared.lock();
+    let token = match session_token(&inner, &headers) {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let email = inner.sessions[&token].email.clone();
+    inner.next_id += 1;
+    let method_id = format!("m-{}", inner.next_id);
+    let code = format!("{:06}", inner.next_id % 1_000_000);
+    inner
+        .pending_totp
+        .insert(method_id.clone(), (email.clone(), code));
+    Json(json!({
+        "method_id": method_id,
+        "secret": "JBSWY3DPEHPK3PXP",
+        "otpauth_url": format!("otpauth://totp/rack-gateway:{email}?secret=JBSWY3DPEHPK3PXP&issuer=rack-gateway"),
+        "qr_svg": "<svg/>",
+    }))
+    .into_response()
+}
+
+async fn totp_confirm(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    shared.record(
+        "POST",
+        "/api/v1/auth/mfa/enroll/totp/confirm",
+        &headers,
+        body.clone(),
+    );
+    let mut inner = shared.lock();
+    let token = match session_token(&inner, &headers) {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let method_id = body["method_id"].as_str().unwrap_or_default().to_owned();
+    let Some((email, code)) = inner.pending_totp.get(&method_id).cloned() else {
+        return error(StatusCode::NOT_FOUND, "no such enrolment");
+    };
+    if body["code"].as_str() != Some(code.as_str()) {
+        return error(StatusCode::BAD_REQUEST, "invalid TOTP code");
+    }
+    inner.pending_totp.remove(&method_id);
+    let mfa = inner.mfa.entry(email).or_default();
+    mfa.methods.push(json!({
+        "id": method_id, "kind": "totp", "label": body.get("label").cloned().unwrap_or(json!("Authenticator")),
+        "cli_compatible": true, "disabled": false, "created_at": chrono::Utc::now().to_rfc3339(),
+        "last_used_at": null,
+    }));
+    // The first method verifies a session waiting to enrol; it opens no step-up window.
+    let session = inner.sessions.get_mut(&token).expect("session");
+    if !session.mfa_verified {
+        session.mfa_verified = true;
+        session.mfa_method = Some("totp".into());
+    }
+    // The first method comes with the first backup codes, as the gateway does.
+    let owner = email_of_token(&inner, &token);
+    let mut answer = json!({"method": {"id": method_id, "kind": "totp"}, "mfa_verified": true});
+    let mfa = inner.mfa.entry(owner).or_default();
+    if mfa.methods.len() == 1 {
+        mfa.backup_codes_remaining = 10;
+        answer["backup_codes"] =
+            json!((0..10).map(|i| format!("FIRST{i:07X}")).collect::<Vec<_>>());
+    }
+    Json(answer).into_response()
+}
+
+/// `step_up`: a fresh window, or a code in `X-MFA-TOTP`.
+async fn regenerate_backup_codes(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    shared.record(
+        "POST",
+        "/api/v1/auth/mfa/backup-codes/regenerate",
+        &headers,
+        Value::Null,
+    );
+    let mut inner = shared.lock();
+    let token = match session_token(&inner, &headers) {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let session = inner.sessions[&token].clone();
+    let fresh = session.step_up_until.is_some_and(|t| t > now_secs());
+    if !fresh {
+        let proof = headers
+            .get("x-mfa-totp")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let verified =
+            proof.is_some_and(|code| use_code(&mut inner, &session.email, &code).is_some());
+        if !verified {
+            return mfa_refusal(
+                "mfa_step_up_required",
+                "MFA step-up required for auth:mfa_backup_codes:generate",
+            );
+        }
+        if let Some(s) = inner.sessions.get_mut(&token) {
+            s.step_up_until = Some(now_secs() + 600);
+        }
+    }
+    inner
+        .mfa
+        .entry(session.email)
+        .or_default()
+        .backup_codes_remaining = 10;
+    let codes: Vec<String> = (0..10).map(|i| format!("BACKUP{i:06X}")).collect();
+    Json(json!({ "codes": codes })).into_response()
+}
+
+async fn webauthn_browser_start(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    shared.record(
+        "POST",
+        "/api/v1/auth/mfa/webauthn/browser/start",
+        &headers,
+        body.clone(),
+    );
+    let mut inner = shared.lock();
+    let token = match session_token(&inner, &headers) {
+        Ok(token) => token,
+        Err(response) => return response,
+    };
+    let purpose = body["purpose"].as_str().unwrap_or_default().to_owned();
+    if purpose != "login" && purpose != "step_up" {
+        return error(StatusCode::BAD_REQUEST, "purpose must be login or step_up");
+    }
+    inner.next_id += 1;
+    let id = format!("wa-{}", inner.next_id);
+    inner.browser_pages.insert(id.clone(), (token, purpose));
+    Json(json!({
+        "url": format!("{}/fake-browser/webauthn/{id}", shared.url),
+        "expires_at": (chrono::Utc::now() + chrono::Duration::minutes(5)).to_rfc3339(),
+    }))
+    .into_response()
+}
+
+/// The page the CLI opens: visiting it stands for a successful assertion.
+async fn webauthn_page(State(shared): State<Shared>, UrlPath(id): UrlPath<String>) -> Response {
+    let mut inner = shared.lock();
+    let Some((token, _purpose)) = inner.browser_pages.remove(&id) else {
+        return (StatusCode::NOT_FOUND, "used or unknown").into_response();
+    };
+    if let Some(session) = inner.sessions.get_mut(&token) {
+        session.mfa_verified = true;
+        session.mfa_method = Some("webauthn".into());
+        session.step_up_until = Some(now_secs() + 600);
+    }
+    (StatusCode::OK, "Verified. Return to your terminal.").into_response()
 }
 
 async fn logout(State(shared): State<Shared>, headers: HeaderMap) -> Response {
@@ -575,6 +944,23 @@ async fn create_token(
         Ok(email) => email,
         Err(response) => return response,
     };
+    // `always` for a person with MFA: a code on this very request.
+    if inner
+        .mfa
+        .get(&creator)
+        .is_some_and(|m| !m.methods.is_empty())
+    {
+        let proof = headers
+            .get("x-mfa-totp")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if proof.is_none_or(|code| use_code(&mut inner, &creator, &code).is_none()) {
+            return mfa_refusal(
+                "mfa_step_up_required",
+                "MFA step-up required for gateway:api_token:create",
+            );
+        }
+    }
     inner.next_id += 1;
     let record = json!({
         "id": format!("tok-{}", inner.next_id),
@@ -780,6 +1166,45 @@ impl Sandbox {
 
     pub async fn run(&self, args: &[&str]) -> Run {
         output(self.command(args)).await
+    }
+
+    /// Run on a pseudo-terminal (util-linux `script`), typing `input`; `None`
+    /// (and a note) where `script` is not installed.
+    pub async fn run_on_terminal(&self, args: &[&str], input: &str) -> Option<Run> {
+        let script = Path::new("/usr/bin/script");
+        if !script.is_file() {
+            eprintln!("skipped: /usr/bin/script (util-linux) is not installed");
+            return None;
+        }
+        let quoted: Vec<String> = std::iter::once(CLI)
+            .chain(args.iter().copied())
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect();
+        let mut command = tokio::process::Command::new(script);
+        command
+            .args(["-qec", &quoted.join(" "), "/dev/null"])
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("spawn script");
+        let mut stdin = child.stdin.take().expect("stdin");
+        use tokio::io::AsyncWriteExt as _;
+        stdin.write_all(input.as_bytes()).await.expect("type");
+        let out = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
+            .await
+            .expect("finished in time")
+            .expect("output");
+        drop(stdin);
+        // On a terminal stdout and stderr are one stream (with CRLF line ends).
+        let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+        Some(Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: text.clone(),
+            stderr: text,
+        })
     }
 }
 

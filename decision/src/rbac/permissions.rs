@@ -24,6 +24,20 @@ const VIEWER: &[&str] = &[
     "convox:rack:read",
 ];
 
+/// A person's own second factors (enrol, verify, rename, remove, backup
+/// codes, trusted devices): every role a person can hold has them. Resetting
+/// someone else's methods (`auth:mfa_method:reset`) is admin only.
+const SELF_SERVICE: &[&str] = &[
+    "auth:mfa_method:create",
+    "auth:mfa_method:update",
+    "auth:mfa_method:delete",
+    "auth:mfa_verification:create",
+    "auth:mfa_backup_codes:generate",
+    "auth:mfa_preferences:update",
+    "auth:trusted_device:create",
+    "auth:trusted_device:delete",
+];
+
 const OPS_EXTRA: &[&str] = &[
     "convox:app:restart",
     "convox:process:start",
@@ -69,12 +83,12 @@ const AUDITOR: &[&str] = &["gateway:audit_log:read"];
 /// Every grant of a role.
 pub fn grants(role: Role) -> Vec<&'static str> {
     match role {
-        Role::Viewer => VIEWER.to_vec(),
-        Role::Ops => [VIEWER, OPS_EXTRA].concat(),
-        Role::Deployer => [VIEWER, OPS_EXTRA, DEPLOYER_EXTRA].concat(),
+        Role::Viewer => [VIEWER, SELF_SERVICE].concat(),
+        Role::Ops => [VIEWER, SELF_SERVICE, OPS_EXTRA].concat(),
+        Role::Deployer => [VIEWER, SELF_SERVICE, OPS_EXTRA, DEPLOYER_EXTRA].concat(),
         Role::Cicd => CICD.to_vec(),
         Role::Admin => ADMIN.to_vec(),
-        Role::Auditor => AUDITOR.to_vec(),
+        Role::Auditor => [AUDITOR, SELF_SERVICE].concat(),
     }
 }
 

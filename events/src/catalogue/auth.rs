@@ -169,6 +169,35 @@ pub struct SignInRate {
     pub burst: u32,
 }
 
+/// `auth.anonymous_events.aggregated`: the unauthenticated events of one
+/// window (`auth.login.started`, `auth.login.failed`, sign-in
+/// `rate_limit.exceeded`) that were counted instead of recorded one by one,
+/// because their address, or all addresses together, had reached the
+/// window's budget. So a flood from anywhere adds one event per window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnonymousEventsAggregated {
+    /// RFC 3339, whole seconds.
+    pub window_start: String,
+    pub window_seconds: u64,
+    /// Events recorded one by one per address (an IPv6 address: its /64) and window.
+    pub per_address_limit: u32,
+    /// Events recorded one by one from all addresses together per window.
+    pub global_limit: u32,
+    /// Events counted instead of recorded, by event type.
+    pub counted: std::collections::BTreeMap<String, u64>,
+    /// How many addresses had events counted.
+    pub addresses: u64,
+    /// The addresses with the most counted events (at most ten), most first.
+    pub top_addresses: Vec<AddressCount>,
+}
+
+/// One address of [`AnonymousEventsAggregated::top_addresses`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressCount {
+    pub address: String,
+    pub count: u64,
+}
+
 impl RateLimitExceeded {
     /// `scope`, then the fields of either scope.
     pub(super) fn fields_of_every_scope() -> Vec<&'static str> {

@@ -177,6 +177,34 @@ fn rate_limit_exceeded_in_both_scopes() {
 }
 
 #[test]
+fn anonymous_events_aggregated() {
+    pinned(
+        &AnonymousEventsAggregated {
+            window_start: "2026-12-01T10:00:00Z".into(),
+            window_seconds: 60,
+            per_address_limit: 20,
+            global_limit: 300,
+            counted: BTreeMap::from([
+                ("auth.login.started".to_owned(), 580),
+                ("rate_limit.exceeded".to_owned(), 2),
+            ]),
+            addresses: 2,
+            top_addresses: vec![
+                AddressCount {
+                    address: "192.0.2.1".into(),
+                    count: 570,
+                },
+                AddressCount {
+                    address: "2001:db8::".into(),
+                    count: 12,
+                },
+            ],
+        },
+        r#"{"addresses":2,"counted":{"auth.login.started":580,"rate_limit.exceeded":2},"global_limit":300,"per_address_limit":20,"top_addresses":[{"address":"192.0.2.1","count":570},{"address":"2001:db8::","count":12}],"window_seconds":60,"window_start":"2026-12-01T10:00:00Z"}"#,
+    );
+}
+
+#[test]
 fn user_events() {
     pinned(
         &UserCreated {
@@ -466,7 +494,7 @@ fn append_in_doubt() {
 #[test]
 fn every_type_once_with_fields() {
     let mut names: Vec<&str> = TYPES.iter().map(|t| t.name).collect();
-    assert_eq!(names.len(), 34);
+    assert_eq!(names.len(), 35);
     names.sort();
     names.dedup();
     assert_eq!(names.len(), TYPES.len(), "a type is listed twice");

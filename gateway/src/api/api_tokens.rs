@@ -45,7 +45,7 @@ fn token_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.authorize(READ)?;
+    caller.authorize(&state, READ).await?;
     let tokens = projections::api_tokens::list(&state.pool).await?;
     Ok(Json(Value::Array(tokens.iter().map(view).collect())))
 }
@@ -55,7 +55,7 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(READ)?;
+    caller.authorize(&state, READ).await?;
     let id = token_id(&id)?;
     let token = projections::api_tokens::by_id(&state.pool, id)
         .await?
@@ -76,7 +76,7 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody<CreateRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.authorize(CREATE)?;
+    caller.authorize(&state, CREATE).await?;
     let created = api_tokens::create(
         &state.pool,
         &state.appender,
@@ -99,7 +99,7 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(DELETE)?;
+    caller.authorize(&state, DELETE).await?;
     let token =
         api_tokens::revoke(&state.pool, &state.appender, &caller.requester(), &id, None).await?;
     Ok(Json(view(&token)))

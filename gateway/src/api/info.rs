@@ -35,6 +35,14 @@ pub async fn info(State(state): State<AppState>, caller: Caller) -> Json<Value> 
     if let Some(name) = &p.token_name {
         credential["name"] = json!(name);
     }
+    if let Some(mfa) = &p.mfa {
+        let gate = crate::mfa::require::gate(&state.settings.mfa, p);
+        credential["mfa_verified"] = json!(mfa.verified);
+        credential["mfa_method"] = json!(mfa.method);
+        credential["mfa_required"] = json!(gate == crate::mfa::require::Gate::VerifyRequired);
+        credential["enrollment_required"] =
+            json!(gate == crate::mfa::require::Gate::EnrollmentRequired);
+    }
     Json(json!({
         "user": user,
         "credential": credential,

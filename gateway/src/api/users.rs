@@ -30,12 +30,17 @@ const CREATE: &str = "gateway:user:create";
 const UPDATE: &str = "gateway:user:update";
 
 /// Own records are readable without the admin permission.
-fn authorize_read(caller: &Caller, email: &str) -> Result<String, ApiError> {
+async fn authorize_read(
+    state: &AppState,
+    caller: &Caller,
+    email: &str,
+) -> Result<String, ApiError> {
     let email = valid_email(email)?;
     if caller.principal.email.as_deref() == Some(email.as_str()) {
+        caller.require_past_sign_in(state)?;
         return Ok(email);
     }
-    caller.authorize(READ)?;
+    caller.authorize(state, READ).await?;
     Ok(email)
 }
 
@@ -46,7 +51,7 @@ async fn find(state: &AppState, email: &str) -> Result<projections::users::User,
 }
 
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.authorize(READ)?;
+    caller.authorize(&state, READ).await?;
     let users = projections::users::list(&state.pool).await?;
     Ok(Json(json!(users)))
 }
@@ -56,7 +61,7 @@ pub async fn show(
     caller: Caller,
     Path(email): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let email = authorize_read(&caller, &email)?;
+    let email = authorize_read(&state, &caller, &email).await?;
     Ok(Json(json!(find(&state, &email).await?)))
 }
 
@@ -72,7 +77,7 @@ pub async fn create(
     caller: Caller,
     JsonBody(body): JsonBody<NewUser>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.authorize(CREATE)?;
+    caller.authorize(&state, CREATE).await?;
     let user = users::add(
         &state.pool,
         &state.appender,
@@ -96,7 +101,7 @@ pub async fn update(
     Path(email): Path<String>,
     JsonBody(body): JsonBody<RoleChange>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(UPDATE)?;
+    caller.authorize(&state, UPDATE).await?;
     let changed = users::set_role(
         &state.pool,
         &state.appender,
@@ -124,7 +129,7 @@ pub async fn disable(
     Path(email): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(UPDATE)?;
+    caller.authorize(&state, UPDATE).await?;
     // The body is optional: none, or `{"reason": "..."}`.
     let request: DisableRequest = if body.iter().all(u8::is_ascii_whitespace) {
         DisableRequest::default()
@@ -151,7 +156,7 @@ pub async fn sessions(
     caller: Caller,
     Path(email): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let email = authorize_read(&caller, &email)?;
+    let email = authorize_read(&state, &caller, &email).await?;
     let user = find(&state, &email).await?;
     let list = projections::sessions::for_user(&state.pool, user.id).await?;
     Ok(Json(json!(list)))
@@ -162,7 +167,7 @@ pub async fn revoke_session(
     caller: Caller,
     Path((email, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(UPDATE)?;
+    caller.authorize(&state, UPDATE).await?;
     let session = sessions::revoke(
         &state.pool,
         &state.appender,
@@ -179,7 +184,7 @@ pub async fn revoke_all(
     caller: Caller,
     Path(email): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.authorize(UPDATE)?;
+    caller.authorize(&state, UPDATE).await?;
     let revoked =
         sessions::revoke_all(&state.pool, &state.appender, &caller.requester(), &email).await?;
     Ok(Json(json!({"revoked": revoked})))

@@ -104,6 +104,14 @@ async fn authorized(state: &AppState, headers: &HeaderMap) -> Result<Principal, 
     if let Err(denial) = principal.authorize(EXPORT_PERMISSION) {
         return Err(error(StatusCode::FORBIDDEN, denial.message));
     }
+    // A session still restricted at sign-in (MFA to verify or enrol) reads nothing.
+    if crate::mfa::require::gate(&state.settings.mfa, &principal) != crate::mfa::require::Gate::Open
+    {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "MFA verification or enrollment required before anything else (see /app/auth/mfa/challenge)",
+        ));
+    }
     Ok(principal)
 }
 

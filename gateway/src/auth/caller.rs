@@ -26,6 +26,8 @@ pub struct Caller {
     /// Authenticated by the browser's `session_token` cookie (so CSRF rules apply).
     pub via_cookie: bool,
     pub client: ClientInfo,
+    /// An MFA code on the request (`X-MFA-TOTP`, or the token's `.totp.<code>` suffix).
+    pub mfa_proof: Option<String>,
 }
 
 impl Caller {
@@ -38,9 +40,42 @@ impl Caller {
     }
 
     /// Refuse unless the caller's role holds `permission` (the standard denial
-    /// message). MFA, when it comes, adds the route's MFA level check here.
-    pub fn authorize(&self, permission: &str) -> Result<(), ApiError> {
-        self.principal.authorize(permission).map_err(ApiError::from)
+    /// message), then unless it has shown the MFA the permission needs
+    /// ([`crate::mfa::require`]: sign-in verification, step-up, proof on the request).
+    pub async fn authorize(&self, state: &AppState, permission: &str) -> Result<(), ApiError> {
+        self.principal.authorize(permission)?;
+        crate::mfa::require::check(state, &self.asking(), permission).await?;
+        Ok(())
+    }
+
+    /// Refuse a session still restricted at sign-in (MFA to verify or enrol),
+    /// for routes that need no permission (one's own records).
+    pub fn require_past_sign_in(&self, state: &AppState) -> Result<(), ApiError> {
+        use crate::mfa::require::{gate, Gate, MfaDenial};
+        match gate(&state.settings.mfa, &self.principal) {
+            Gate::Open => Ok(()),
+            restricted => Err(MfaDenial::of_gate(state, restricted).into()),
+        }
+    }
+
+    /// This caller as MFA sees it.
+    pub fn asking(&self) -> crate::mfa::require::Asking<'_> {
+        crate::mfa::require::Asking {
+            principal: &self.principal,
+            requester: self.requester(),
+            channel: self.mfa_channel(),
+            device: self.client.source.user_agent.clone(),
+            proof: self.mfa_proof.as_deref(),
+        }
+    }
+
+    /// `web` for browser sessions, else `cli` (the JSON API).
+    pub fn mfa_channel(&self) -> crate::mfa::verify::Channel {
+        if self.via_cookie || self.principal.channel.as_deref() == Some("web") {
+            crate::mfa::verify::Channel::Web
+        } else {
+            crate::mfa::verify::Channel::Cli
+        }
     }
 }
 
@@ -112,7 +147,17 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
         let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
-        let (secret, via_cookie) = presented_secret(&parts.headers)?.ok_or(AuthFailure::Missing)?;
+        let (presented, via_cookie) =
+            presented_secret(&parts.headers)?.ok_or(AuthFailure::Missing)?;
+        let (secret, inline_proof) = principal::split_inline_proof(&presented);
+        let secret = secret.to_owned();
+        let header_proof = parts
+            .headers
+            .get(crate::mfa::require::TOTP_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        let mfa_proof = header_proof.or(inline_proof).map(str::to_owned);
         let principal = resolve(state, &secret, &client).await?;
         if via_cookie && changes_state(&parts.method) {
             let presented = parts
@@ -128,6 +173,7 @@ impl FromRequestParts<AppState> for Caller {
             principal,
             via_cookie,
             client,
+            mfa_proof,
         })
     }
 }

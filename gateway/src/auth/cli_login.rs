@@ -266,6 +266,9 @@ pub async fn complete(
         .map_err(|failure| login_error(&failure))?;
     login_state::mark_completed(&mut *tx, login.id, Some(session.session_id), Utc::now()).await?;
     tx.commit().await?;
+    // The new session is restricted until its second factor (crate::mfa::require).
+    let enrolled = crate::mfa::verify::has_method(&state, user.id).await?;
+    let gate = crate::mfa::require::sign_in_gate(&state.settings.mfa, enrolled);
     Ok((
         StatusCode::OK,
         Json(json!({
@@ -279,6 +282,8 @@ pub async fn complete(
             "device_id": device.id,
             "device_name": device.name,
             "mfa_verified": false,
+            "mfa_required": gate == crate::mfa::require::Gate::VerifyRequired,
+            "enrollment_required": gate == crate::mfa::require::Gate::EnrollmentRequired,
         })),
     )
         .into_response())

@@ -98,6 +98,8 @@ pub enum LoginFailure {
     EmailNotVerified,
     UnknownUser,
     UserDisabled,
+    /// Locked after repeated failed MFA verifications, until an admin unlocks.
+    UserLocked,
     /// No such login (or, on the web, not this browser's).
     InvalidState,
     ExpiredState,
@@ -123,6 +125,7 @@ impl LoginFailure {
             LoginFailure::EmailNotVerified => "email_not_verified",
             LoginFailure::UnknownUser => "unknown_user",
             LoginFailure::UserDisabled => "user_disabled",
+            LoginFailure::UserLocked => "user_locked",
             LoginFailure::InvalidState => "invalid_state",
             LoginFailure::ExpiredState => "expired_state",
             LoginFailure::ReplayedState => "replayed_state",
@@ -155,6 +158,7 @@ impl LoginFailure {
             "email_not_verified" => LoginFailure::EmailNotVerified,
             "unknown_user" => LoginFailure::UnknownUser,
             "user_disabled" => LoginFailure::UserDisabled,
+            "user_locked" => LoginFailure::UserLocked,
             "invalid_state" => LoginFailure::InvalidState,
             "expired_state" => LoginFailure::ExpiredState,
             "replayed_state" => LoginFailure::ReplayedState,
@@ -179,6 +183,9 @@ impl LoginFailure {
             LoginFailure::DomainNotAllowed => "email domain not allowed",
             LoginFailure::EmailNotVerified => "email not verified",
             LoginFailure::UnknownUser | LoginFailure::UserDisabled => "user not authorized",
+            LoginFailure::UserLocked => {
+                "this account is locked after repeated failed MFA verifications; an admin must unlock it"
+            }
             LoginFailure::InvalidState
             | LoginFailure::ExpiredState
             | LoginFailure::ReplayedState => "invalid or expired state",
@@ -205,6 +212,7 @@ impl LoginFailure {
         match self {
             LoginFailure::DomainNotAllowed
             | LoginFailure::EmailNotVerified
+            | LoginFailure::UserLocked
             | LoginFailure::ClientMismatch => StatusCode::FORBIDDEN,
             LoginFailure::UnknownUser | LoginFailure::UserDisabled => StatusCode::UNAUTHORIZED,
             LoginFailure::InvalidState
@@ -317,10 +325,22 @@ pub async fn admit(
     if user.disabled {
         return Err(LoginFailure::UserDisabled);
     }
+    let locked = projections::mfa::user_state(&state.pool, user.id)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "lock lookup failed during sign-in");
+            LoginFailure::Unavailable
+        })?
+        .is_some_and(|u| u.locked_at.is_some());
+    if locked {
+        return Err(LoginFailure::UserLocked);
+    }
     Ok(user)
 }
 
-/// `auth.login.started`: recorded before the browser is sent to the provider.
+/// `auth.login.started`: recorded before the browser is sent to the provider
+/// (or, past the client's budget of anonymous events, counted into the
+/// window's `auth.anonymous_events.aggregated`: see [`super::anonymous_events`]).
 pub async fn record_started(
     state: &AppState,
     client: &ClientInfo,
@@ -330,6 +350,13 @@ pub async fn record_started(
 ) -> Result<(), AppendError> {
     // A CLI says what it runs on (each field null where it did not); a browser says nothing.
     let told = |field: &Option<String>| (channel == Channel::Cli).then(|| field.clone());
+    if !state
+        .identity
+        .anonymous_events
+        .admit(LoginStarted::TYPE, client.ip)
+    {
+        return Ok(());
+    }
     let started = LoginStarted {
         login_id,
         channel: channel.as_str().to_owned(),
@@ -350,7 +377,9 @@ pub async fn record_started(
 }
 
 /// `auth.login.failed`. The refusal stands whether or not this is written, so
-/// a failure to record is logged, not returned.
+/// a failure to record is logged, not returned. A failure no provider vouched
+/// for (no email: a forged or replayed callback, a bad start) is anonymous
+/// and goes through the budget of [`super::anonymous_events`].
 pub async fn record_failed(
     state: &AppState,
     source: &Source,
@@ -365,6 +394,16 @@ pub async fn record_failed(
         channel = channel.as_str(),
         "login refused"
     );
+    if email.is_none() {
+        let ip = source
+            .ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok())
+            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        if !state.identity.anonymous_events.admit(LoginFailed::TYPE, ip) {
+            return;
+        }
+    }
     let draft = LoginFailed {
         login_id,
         channel: channel.as_str().to_owned(),
@@ -452,6 +491,7 @@ mod tests {
             LoginFailure::EmailNotVerified,
             LoginFailure::UnknownUser,
             LoginFailure::UserDisabled,
+            LoginFailure::UserLocked,
             LoginFailure::InvalidState,
             LoginFailure::ExpiredState,
             LoginFailure::ReplayedState,

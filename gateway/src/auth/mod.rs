@@ -13,8 +13,10 @@
 //! - [`sessions`]: sessions as events: create, logout, admin revoke, revoke when stale.
 //! - [`csrf`]: CSRF tokens derived from the session token.
 //! - [`sign_in_rate_limit`]: the per-client request rate of the public sign-in routes.
+//! - [`anonymous_events`]: the per-window budget of unauthenticated events, and their aggregate.
 //! - [`provisioning`]: users created at start from the `*_USERS` settings.
 
+pub mod anonymous_events;
 pub mod callback;
 pub mod caller;
 pub mod cli_confirm;
@@ -45,6 +47,7 @@ pub struct Identity {
     pub oidc: Option<oidc::Provider>,
     pub csrf: csrf::CsrfKey,
     pub sign_in_limiter: sign_in_rate_limit::SignInRateLimiter,
+    pub anonymous_events: std::sync::Arc<anonymous_events::AnonymousEvents>,
     pub trusted_proxies: crate::net::client_addr::TrustedProxies,
 }
 
@@ -66,6 +69,11 @@ impl Identity {
                 settings.auth.rate_limit_per_second,
                 settings.auth.rate_limit_burst,
             ),
+            anonymous_events: std::sync::Arc::new(anonymous_events::AnonymousEvents::new(
+                settings.auth.anonymous_event_window,
+                settings.auth.anonymous_events_per_address,
+                settings.auth.anonymous_events_per_window,
+            )),
             trusted_proxies: crate::net::client_addr::TrustedProxies::parse(
                 &settings.server.trusted_proxy_cidrs,
             )?,

@@ -46,6 +46,22 @@ pub struct Principal {
     /// Sessions: `web` or `cli`.
     pub channel: Option<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// Sessions: what MFA this session has shown (`None` for API tokens,
+    /// which are never asked for MFA).
+    pub mfa: Option<SessionMfa>,
+}
+
+/// A session's second-factor state, read with the session on every call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionMfa {
+    /// Verified for sign-in (by a method, a backup code or a trusted device).
+    pub verified: bool,
+    /// What verified it (`totp`, `webauthn`, `yubikey`, `backup_code`, `trusted_device`).
+    pub method: Option<String>,
+    /// The last verification that opened the step-up window.
+    pub recent_step_up_at: Option<DateTime<Utc>>,
+    /// The person has at least one usable method.
+    pub enrolled: bool,
 }
 
 impl Principal {
@@ -109,6 +125,10 @@ pub enum AuthFailure {
     CookieNotAllowed,
     #[error("authentication is temporarily unavailable")]
     Unavailable,
+    #[error(
+        "this account is locked after repeated failed MFA verifications; an admin must unlock it"
+    )]
+    Locked,
 }
 
 impl AuthFailure {
@@ -123,6 +143,7 @@ impl AuthFailure {
             AuthFailure::IdleTimeout => "idle_timeout",
             AuthFailure::CookieNotAllowed => "cookie_not_allowed",
             AuthFailure::Unavailable => "unavailable",
+            AuthFailure::Locked => "user_locked",
         }
     }
 }
@@ -145,6 +166,19 @@ pub fn secret_from_headers(headers: &HeaderMap) -> Result<Option<String>, AuthFa
         return Ok(Some(password.to_owned()));
     }
     Err(AuthFailure::Malformed)
+}
+
+/// The marker of an MFA code carried on the credential itself
+/// (`<token>.totp.<code>`), so the plain `convox` CLI can send one in `RACK_URL`.
+pub const INLINE_PROOF: &str = ".totp.";
+
+/// A presented secret split from the MFA code it may carry.
+pub fn split_inline_proof(presented: &str) -> (&str, Option<&str>) {
+    match presented.split_once(INLINE_PROOF) {
+        Some((secret, code)) if !code.is_empty() => (secret, Some(code)),
+        Some((secret, _)) => (secret, None),
+        None => (presented, None),
+    }
 }
 
 /// Settings that decide whether a session is still good.
@@ -260,6 +294,7 @@ async fn token_principal(
         token_name: Some(token.name),
         channel: None,
         expires_at: token.expires_at,
+        mfa: None,
     })
 }
 
@@ -282,7 +317,19 @@ async fn session_principal(
         return Err(AuthFailure::OwnerDisabled);
     }
     let role: Role = user.role.parse().map_err(|_| AuthFailure::OwnerDisabled)?;
+    let mfa = projections::mfa::principal_state(pool, session.id, user.id)
+        .await
+        .map_err(unavailable)?;
+    if mfa.locked_at.is_some() {
+        return Err(AuthFailure::Locked);
+    }
     Ok(Principal {
+        mfa: Some(SessionMfa {
+            verified: mfa.mfa_verified,
+            method: mfa.mfa_method,
+            recent_step_up_at: mfa.recent_step_up_at,
+            enrolled: mfa.enrolled,
+        }),
         kind: CredentialKind::Session,
         credential_id: session.id,
         user_id: Some(user.id),
@@ -346,6 +393,19 @@ mod tests {
             HeaderValue::from_str(value).unwrap(),
         );
         h
+    }
+
+    #[test]
+    fn an_mfa_code_may_ride_on_the_token() {
+        assert_eq!(
+            split_inline_proof("rgw_sess_abc.totp.123456"),
+            ("rgw_sess_abc", Some("123456"))
+        );
+        assert_eq!(split_inline_proof("rgw_sess_abc"), ("rgw_sess_abc", None));
+        assert_eq!(
+            split_inline_proof("rgw_sess_abc.totp."),
+            ("rgw_sess_abc", None)
+        );
     }
 
     #[test]

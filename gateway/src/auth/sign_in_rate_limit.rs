@@ -112,6 +112,12 @@ impl FromRequestParts<AppState> for PublicAuth {
             Verdict::Allowed => Ok(PublicAuth(client)),
             Verdict::Limited { report } => {
                 tracing::warn!(ip = %client.ip, path = parts.uri.path(), "sign-in rate limit exceeded");
+                // Once a minute per address, and within the budget of anonymous events.
+                let report = report
+                    && state
+                        .identity
+                        .anonymous_events
+                        .admit(RateLimitExceeded::TYPE, client.ip);
                 if report {
                     let draft = RateLimitExceeded::SignInRate(SignInRate {
                         path: parts.uri.path().to_owned(),

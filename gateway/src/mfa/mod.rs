@@ -1,22 +1,55 @@
-//! Second factors (`docs/mfa.md`): the keys that protect MFA secrets at rest.
+//! Second factors (`docs/mfa.md`): enrolment, verification, the level each
+//! permission needs, and the keys that protect MFA secrets at rest.
 //!
+//! - [`verify`]: checking a code (TOTP, YubiKey OTP, backup code) and recording
+//!   every success and failure; the lock after repeated failures.
+//! - [`require`]: what a caller must prove before a permission is used
+//!   (sign-in verification, enrolment, step-up, proof on the request).
+//! - [`methods`]: enrolling, renaming and removing methods; the preference.
+//! - [`routes`]: `/api/v1/auth/mfa/*` and the admin's reset and unlock.
 //! - [`totp`]: RFC 6238 codes (totp-rs), enrolment secret/URL/QR, one use per step.
 //! - [`webauthn`]: the ceremonies; [`webauthn_store`]: their state and the
 //!   credentials; [`webauthn_routes`]: `/api/v1/auth/mfa/{enroll/,}webauthn/*`.
+//! - [`yubikey`]: YubiKey OTP bound to its user, validated with protocol 2.0.
+//! - [`backup_codes`]: ten single-use codes, stored only as HMACs.
+//! - [`secrets`]: the sealed operational table of TOTP seeds and YubiKey bindings.
 //! - [`crypto`]: the AEAD key, the fingerprint key and the backup-code pepper,
 //!   derived from `APP_SECRET_KEY`.
 //!
 //! The events are `events::catalogue::mfa`, the projections
 //! `projections::mfa`, the level of each permission `decision::mfa`.
 
+pub mod backup_codes;
 pub mod crypto;
+pub mod methods;
+pub mod require;
+pub mod routes;
+pub mod secrets;
 pub mod totp;
-mod verify_shim;
+pub mod verify;
 pub mod webauthn;
 pub mod webauthn_routes;
 pub mod webauthn_store;
+pub mod yubikey;
 
 pub use crypto::{MfaKeyError, MfaKeys, Sealed};
+
+/// What MFA needs at run time, built once at start.
+pub struct Mfa {
+    /// `None` without `APP_SECRET_KEY` (dev mode only): enrolment and verification refuse.
+    pub keys: Option<MfaKeys>,
+    /// `None` without `YUBICO_CLIENT_ID` / `YUBICO_SECRET_KEY`: YubiKey OTP is off.
+    pub yubico: Option<yubikey::Validator>,
+}
+
+impl Mfa {
+    pub fn new(settings: &crate::settings::Settings) -> Mfa {
+        Mfa {
+            keys: MfaKeys::from_app_secret(settings.server.app_secret_key.as_ref()),
+            yubico: yubikey::Validator::new(&settings.mfa.yubico),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -24,10 +24,10 @@ use serde_json::json;
 use uuid::Uuid;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::verify_shim::{self as verify, Attempt, Channel, Effect, Purpose, Used};
+use super::verify::{self, Attempt, Channel, Effect, Purpose, Used};
 use super::webauthn::{Ceremonies, CeremonyError, CeremonyKind};
 use super::webauthn_store::{self as store, StoreError};
-use super::MfaKeys;
+use super::{methods, MfaKeys};
 use crate::api::{ApiError, JsonBody};
 use crate::auth::caller::Caller;
 use crate::auth::CredentialKind;
@@ -75,13 +75,12 @@ pub(crate) fn person(caller: &Caller) -> Result<Person, ApiError> {
     }
 }
 
-pub(crate) fn keys(state: &AppState) -> Result<MfaKeys, ApiError> {
-    MfaKeys::from_app_secret(state.settings.server.app_secret_key.as_ref()).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            super::MfaKeyError::NoKey.to_string(),
-        )
-    })
+pub(crate) fn keys(state: &AppState) -> Result<&MfaKeys, ApiError> {
+    state
+        .mfa
+        .keys
+        .as_ref()
+        .ok_or_else(|| verify::MfaRefusal::NoKeys.into())
 }
 
 pub(crate) fn ceremonies(state: &AppState) -> Result<Ceremonies, ApiError> {
@@ -141,11 +140,11 @@ async fn enroll_start(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let _: EnrollStart = optional_json(&body)?;
-    caller.authorize("auth:mfa_method:create")?;
+    caller.authorize(&state, "auth:mfa_method:create").await?;
     let person = person(&caller)?;
     let keys = keys(&state)?;
     let rp = ceremonies(&state)?;
-    let existing = store::all_keys(&state.pool, &keys, person.user_id).await?;
+    let existing = store::all_keys(&state.pool, keys, person.user_id).await?;
     let display = person.name.clone().unwrap_or_else(|| person.email.clone());
     let (options, ceremony) = rp
         .start_registration(person.user_id, &person.email, &display, &existing)
@@ -192,7 +191,7 @@ async fn enroll_confirm(
     caller: Caller,
     JsonBody(body): JsonBody<EnrollConfirm>,
 ) -> Result<Response, ApiError> {
-    caller.authorize("auth:mfa_method:create")?;
+    caller.authorize(&state, "auth:mfa_method:create").await?;
     let person = person(&caller)?;
     let label = valid_label(&body.label)?;
     let keys = keys(&state)?;
@@ -222,40 +221,40 @@ async fn enroll_confirm(
             )),
         })?;
     let method_id = Uuid::new_v4();
-    store::insert_pending(&state.pool, &keys, method_id, person.user_id, &passkey).await?;
+    store::insert_pending(&state.pool, keys, method_id, person.user_id, &passkey).await?;
     let cli_compatible = body.cli_compatible.unwrap_or(true);
-    let payload = MfaMethodEnrolled {
+    let enrolled = MfaMethodEnrolled {
         method_id,
         user_id: person.user_id,
         email: person.email.clone(),
         kind: "webauthn".to_owned(),
-        label: label.clone(),
+        label,
         cli_compatible,
         fingerprint: keys.fingerprint("webauthn", passkey.cred_id().as_ref()),
     };
+    let attempt = Attempt {
+        user_id: person.user_id,
+        email: person.email.clone(),
+        session_id: Some(person.session_id),
+        purpose: Purpose::Login,
+        channel: caller.mfa_channel(),
+        device: caller.client.source.user_agent.clone(),
+        requester: caller.requester(),
+    };
     // Audit first: without the event the credential is never usable.
-    if let Err(e) = state
-        .appender
-        .append(caller.requester().draft(&payload))
-        .await
-    {
-        tracing::error!(error = %e, "mfa.method.enrolled could not be recorded");
-        if let Err(e) = store::delete(&state.pool, method_id).await {
-            tracing::warn!(error = %e, "an unrecorded WebAuthn credential could not be deleted");
+    let enrolled = match methods::finish_enrolment(&state, &attempt, keys, enrolled).await {
+        Ok(enrolled) => enrolled,
+        Err(e) => {
+            if let Err(e) = super::secrets::delete(&state.pool, method_id).await {
+                tracing::warn!(error = %e, "an unrecorded WebAuthn credential could not be deleted");
+            }
+            return Err(e.into());
         }
-        return Err(ApiError::unavailable());
-    }
-    store::mark_confirmed(&state.pool, method_id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "method_id": method_id,
-            "kind": "webauthn",
-            "label": label,
-            "cli_compatible": cli_compatible,
-        })),
-    )
-        .into_response())
+    };
+    let mut view = super::routes::enrolled_view(&enrolled);
+    // Kept beside `method` for the ceremony page and scripts written against it.
+    view["method_id"] = json!(method_id);
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
 fn parse_purpose(text: Option<&str>) -> Result<Purpose, ApiError> {
@@ -279,13 +278,15 @@ async fn assertion_start(
     caller: Caller,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    caller.authorize("auth:mfa_verification:create")?;
+    caller
+        .authorize(&state, "auth:mfa_verification:create")
+        .await?;
     let person = person(&caller)?;
     let body: AssertionStart = optional_json(&body)?;
     let purpose = parse_purpose(body.purpose.as_deref())?;
     let keys = keys(&state)?;
     let rp = ceremonies(&state)?;
-    let stored = store::usable_keys(&state.pool, &keys, person.user_id).await?;
+    let stored = store::usable_keys(&state.pool, keys, person.user_id).await?;
     let passkeys: Vec<_> = stored.iter().map(|k| k.passkey.clone()).collect();
     if passkeys.is_empty() {
         return Err(ApiError::bad_request(
@@ -327,18 +328,16 @@ async fn assertion_verify(
     caller: Caller,
     JsonBody(body): JsonBody<AssertionVerify>,
 ) -> Result<Response, ApiError> {
-    caller.authorize("auth:mfa_verification:create")?;
+    caller
+        .authorize(&state, "auth:mfa_verification:create")
+        .await?;
     let person = person(&caller)?;
     let asked = body
         .purpose
         .as_deref()
         .map(|p| parse_purpose(Some(p)))
         .transpose()?;
-    let channel = if caller.via_cookie {
-        Channel::Web
-    } else {
-        Channel::Cli
-    };
+    let channel = caller.mfa_channel();
     let verified = verify_assertion(
         &state,
         &caller,
@@ -398,6 +397,7 @@ pub(crate) async fn verify_assertion(
         device: caller.client.source.user_agent.clone(),
         requester: caller.requester(),
     };
+    verify::ensure_may_try(state, &attempt).await?;
     let fail = |method_id: Option<Uuid>, reason: &'static str| {
         let attempt = attempt.clone();
         async move {
@@ -412,13 +412,13 @@ pub(crate) async fn verify_assertion(
     if asked.is_some_and(|p| p != purpose) {
         return Err(fail(None, "ceremony_invalid").await);
     }
-    let stored = store::usable_keys(&state.pool, &keys, person.user_id).await?;
+    let stored = store::usable_keys(&state.pool, keys, person.user_id).await?;
     let Some(used) = stored
         .iter()
         .find(|k| k.passkey.cred_id().as_slice() == credential.raw_id.as_slice())
     else {
         // A key of this user that is disabled (a suspected clone) says so.
-        let disabled = disabled_method(state, &keys, person.user_id, &credential.raw_id).await?;
+        let disabled = disabled_method(state, keys, person.user_id, &credential.raw_id).await?;
         let reason = if disabled.is_some() {
             "credential_disabled"
         } else {
@@ -429,7 +429,7 @@ pub(crate) async fn verify_assertion(
     let passkeys: Vec<_> = stored.iter().map(|k| k.passkey.clone()).collect();
     match rp.finish_authentication(credential, &ceremony.state, &passkeys) {
         Ok((updated, _counter)) => {
-            if !store::update_counter(&state.pool, &keys, person.user_id, used, &updated).await? {
+            if !store::update_counter(&state.pool, keys, person.user_id, used, &updated).await? {
                 // Another assertion of this credential landed in between.
                 return Err(fail(Some(used.method_id), "counter_regression").await);
             }

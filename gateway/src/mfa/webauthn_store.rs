@@ -156,22 +156,6 @@ pub async fn insert_pending(
     Ok(())
 }
 
-pub async fn mark_confirmed(pool: &PgPool, method_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE mfa_secrets SET confirmed = true WHERE method_id = $1")
-        .bind(method_id)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
-pub async fn delete(pool: &PgPool, method_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM mfa_secrets WHERE method_id = $1 AND kind = 'webauthn'")
-        .bind(method_id)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
 /// One usable credential of a user, with the sealed bytes it was read from
 /// (the compare-and-swap value of [`update_counter`]).
 pub struct StoredKey {

@@ -50,6 +50,8 @@ pub enum ProxyError {
     BadUpgrade(String),
     /// RBAC or policy said no.
     Forbidden(Denial),
+    /// The MFA the permission needs was not shown (or the code was refused).
+    Mfa(crate::mfa::require::MfaDenial),
     /// A browser's cross-site request (`Origin` of another host, or
     /// `Sec-Fetch-Site: cross-site`/`same-site`) to a websocket or a
     /// state-changing route: what riding a cached credential looks like.
@@ -96,6 +98,8 @@ impl ProxyError {
             | ProxyError::BrowserRequest(_)
             | ProxyError::FormTooLarge { .. }
             | ProxyError::FormUnreadable(_) => Fault::Client,
+            ProxyError::Mfa(denial) if denial.status().is_server_error() => Fault::Gateway,
+            ProxyError::Mfa(_) => Fault::Client,
             ProxyError::RackUnreachable(_)
             | ProxyError::RackReplyBroken(_)
             | ProxyError::RackTimeout(_)
@@ -119,6 +123,7 @@ impl ProxyError {
             ProxyError::UnknownRoute(_) => StatusCode::NOT_FOUND,
             ProxyError::ClientBodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ProxyError::Forbidden(_) | ProxyError::BrowserRequest(_) => StatusCode::FORBIDDEN,
+            ProxyError::Mfa(denial) => denial.status(),
             ProxyError::FormTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::FormUnreadable(why) => why.status(),
             ProxyError::AuditUnavailable(_) | ProxyError::AuthUnavailable => {
@@ -145,6 +150,7 @@ impl ProxyError {
             ProxyError::ClientBodyBroken => "client_body_broken",
             ProxyError::ClientBodyTimeout { .. } => "client_body_timeout",
             ProxyError::Forbidden(_) => "forbidden",
+            ProxyError::Mfa(denial) => denial.reason(),
             ProxyError::BrowserRequest(_) => "browser_request",
             ProxyError::FormTooLarge { .. } => "form_too_large",
             ProxyError::FormUnreadable(_) => "form_unreadable",
@@ -178,6 +184,7 @@ impl ProxyError {
                 format!("the request body did not arrive within {seconds}s")
             }
             ProxyError::Forbidden(denial) => denial.message.clone(),
+            ProxyError::Mfa(denial) => denial.to_string(),
             ProxyError::BrowserRequest(what) => format!(
                 "refused: {what}; the rack proxy is for the CLI, not for pages in a browser"
             ),
@@ -237,6 +244,9 @@ impl ProxyError {
             }
             ProxyError::AuditUnavailable(_) | ProxyError::AuthUnavailable => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            ProxyError::Mfa(denial) => {
+                headers.insert("x-error-reason", HeaderValue::from_static(denial.reason()));
             }
             _ => {}
         }

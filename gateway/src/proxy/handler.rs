@@ -8,6 +8,8 @@
 //! 3. [`read_decision_inputs`]: the form where the decision needs it
 //!    (413/415), the redacted parameters and command;
 //! 4. [`authorize`]: RBAC, then policy (403; exec sessions are told in-band);
+//!    then [`require_mfa`]: the sign-in gate and the permission's MFA level
+//!    (403 naming what is needed; a code on the request is checked here);
 //! 5. the CLI's pre-websocket probe is answered 404 here, unrecorded;
 //! 6. [`prepare_upstream`]: the rack (503 if none), its headers, the upgrade;
 //! 7. [`audit_request`]: **commit `proxy.request`** (503 if the chain will
@@ -94,15 +96,18 @@ async fn proxy(
     body: Body,
     cancelled: &mut Option<PendingResponse>,
 ) -> Result<Ending, ProxyError> {
-    authenticate(state, ctx, &parts.headers).await?;
+    let mfa_proof = authenticate(state, ctx, &parts.headers).await?;
     let matched = match_route(ctx, &parts.method)?;
     refuse_browser_requests(ctx, &parts)?;
     let (body, form) = read_decision_inputs(state, ctx, &matched, &parts.headers, body).await?;
     if let Err(refusal) = authorize(state, ctx, &matched, &parts.headers, &form) {
         return refuse_exec_in_band(state, ctx, &matched, &mut parts, refusal).await;
     }
-    // Step-up MFA and approvals will be two more phases here: each may still
-    // end the request before anything is recorded as allowed.
+    if let Err(refusal) = require_mfa(state, ctx, mfa_proof.as_deref()).await {
+        return refuse_exec_in_band(state, ctx, &matched, &mut parts, refusal).await;
+    }
+    // Approvals will be one more phase here: it may still end the request
+    // before anything is recorded as allowed.
     if matched.route.kind == RouteKind::Probe {
         return Ok(answer_probe(&parts.headers));
     }
@@ -204,7 +209,7 @@ async fn authenticate(
     state: &AppState,
     ctx: &mut RequestContext,
     headers: &HeaderMap,
-) -> Result<(), ProxyError> {
+) -> Result<Option<String>, ProxyError> {
     let limiter = &state.proxy.auth_failure_limiter;
     let failed = |failure: AuthFailure| {
         if let Gate::Closed { retry_after_secs } = limiter.check(ctx.client_ip, unix_now()) {
@@ -216,9 +221,22 @@ async fn authenticate(
     if carries_session_cookie(headers) {
         return Err(failed(AuthFailure::CookieNotAllowed));
     }
-    let secret = principal::secret_from_headers(headers)
+    let presented = principal::secret_from_headers(headers)
         .map_err(failed)?
         .ok_or_else(|| failed(AuthFailure::Missing))?;
+    ctx.scrubber.add(&presented);
+    // `RACK_URL=https://convox:<token>.totp.<code>@…`: the code rides on the token.
+    let (secret, inline_proof) = principal::split_inline_proof(&presented);
+    let header_proof = headers
+        .get(crate::mfa::require::TOTP_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let proof = header_proof.or(inline_proof).map(str::to_owned);
+    if let Some(code) = &proof {
+        ctx.scrubber.add(code);
+    }
+    let secret = secret.to_owned();
     ctx.scrubber.add(&secret);
     let rules = SessionRules {
         web_idle_timeout: state.settings.auth.web_session_idle_timeout,
@@ -226,7 +244,7 @@ async fn authenticate(
     match principal::authenticate(&state.pool, rules, &secret).await {
         Ok(found) => {
             ctx.principal = Some(found);
-            Ok(())
+            Ok(proof)
         }
         Err(AuthFailure::Unavailable) => Err(ProxyError::AuthUnavailable),
         Err(failure) => {
@@ -404,6 +422,35 @@ fn authorize(
             Err(ProxyError::Forbidden(denial))
         }
     }
+}
+
+/// The MFA the permission needs (`crate::mfa::require`): people only, API
+/// tokens are never asked. A code on the request is checked and recorded
+/// here, before `proxy.request`; a refusal is recorded as its `deny`.
+async fn require_mfa(
+    state: &AppState,
+    ctx: &RequestContext,
+    proof: Option<&str>,
+) -> Result<(), ProxyError> {
+    let (Some(principal), Some(permission)) = (ctx.principal.as_ref(), ctx.permission.as_deref())
+    else {
+        return Err(ProxyError::Internal(
+            "no principal or permission before MFA".into(),
+        ));
+    };
+    let asking = crate::mfa::require::Asking {
+        principal,
+        requester: crate::accounts::users::Requester {
+            actor: ctx.actor(),
+            source: ctx.source(),
+        },
+        channel: crate::mfa::verify::Channel::Proxy,
+        device: ctx.user_agent.clone(),
+        proof,
+    };
+    crate::mfa::require::check(state, &asking, permission)
+        .await
+        .map_err(ProxyError::Mfa)
 }
 
 /// Where an allowed request goes and how: the rack (503 when none is

@@ -30,6 +30,14 @@ pub struct AuthSettings {
     pub rate_limit_burst: u32,
     /// `Secure` on cookies: `COOKIE_SECURE`, else true unless `PUBLIC_URL` is plain http.
     pub cookie_secure: bool,
+    /// Unauthenticated events (`auth.login.started`, `auth.login.failed`, sign-in
+    /// `rate_limit.exceeded`) are budgeted per window (`ANONYMOUS_EVENT_WINDOW_SECONDS`, 60)...
+    pub anonymous_event_window: Duration,
+    /// ...recorded one by one up to this many per address (`ANONYMOUS_EVENTS_PER_ADDRESS`, 20)...
+    pub anonymous_events_per_address: u32,
+    /// ...and this many from all addresses (`ANONYMOUS_EVENTS_PER_WINDOW`, 300); the rest are
+    /// counted into one `auth.anonymous_events.aggregated` per window.
+    pub anonymous_events_per_window: u32,
 }
 
 /// The OpenID Connect client (Google Workspace, or the mock provider in dev).
@@ -85,6 +93,10 @@ pub(super) fn read(r: &Reader, server: &ServerSettings) -> Result<AuthSettings, 
             "AUTH_RATE_LIMIT_PER_SECOND and AUTH_RATE_LIMIT_BURST must be positive",
         ));
     }
+    let anonymous_window: u64 = r.parse("ANONYMOUS_EVENT_WINDOW_SECONDS", 60)?;
+    if anonymous_window == 0 {
+        return Err(bad("ANONYMOUS_EVENT_WINDOW_SECONDS", "must be positive"));
+    }
     let cookie_secure = r.bool(
         "COOKIE_SECURE",
         !server
@@ -102,6 +114,9 @@ pub(super) fn read(r: &Reader, server: &ServerSettings) -> Result<AuthSettings, 
         rate_limit_per_second,
         rate_limit_burst,
         cookie_secure,
+        anonymous_event_window: Duration::from_secs(anonymous_window),
+        anonymous_events_per_address: r.parse("ANONYMOUS_EVENTS_PER_ADDRESS", 20)?,
+        anonymous_events_per_window: r.parse("ANONYMOUS_EVENTS_PER_WINDOW", 300)?,
     })
 }
 
@@ -180,6 +195,15 @@ pub(super) fn describe(s: &AuthSettings, view: &mut View) {
     view.show("LOGIN_STATE_TTL_SECONDS", s.login_state_ttl.as_secs());
     view.show("AUTH_RATE_LIMIT_PER_SECOND", s.rate_limit_per_second);
     view.show("AUTH_RATE_LIMIT_BURST", s.rate_limit_burst);
+    view.show(
+        "ANONYMOUS_EVENT_WINDOW_SECONDS",
+        s.anonymous_event_window.as_secs(),
+    );
+    view.show(
+        "ANONYMOUS_EVENTS_PER_ADDRESS",
+        s.anonymous_events_per_address,
+    );
+    view.show("ANONYMOUS_EVENTS_PER_WINDOW", s.anonymous_events_per_window);
     view.show("COOKIE_SECURE", s.cookie_secure);
     let oauth = s.oauth.as_ref();
     view.show("OAUTH_ISSUER_URL", oauth.map(|o| &o.issuer_url));

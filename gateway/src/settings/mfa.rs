@@ -23,7 +23,21 @@ pub struct MfaSettings {
     pub webauthn_rp_id: String,
     /// `WEBAUTHN_ORIGIN` (default: the origin of `PUBLIC_URL`).
     pub webauthn_origin: String,
+    pub yubico: YubicoSettings,
 }
+
+/// The YubiKey OTP validation service (protocol 2.0).
+#[derive(Debug, Clone)]
+pub struct YubicoSettings {
+    /// `YUBICO_API_URL` (default YubiCloud's `https://api.yubico.com/wsapi/2.0/verify`).
+    pub api_url: String,
+    /// `YUBICO_CLIENT_ID`; without it and the secret, YubiKey OTP is off.
+    pub client_id: Option<String>,
+    /// `YUBICO_SECRET_KEY` (base64), signs requests and checks answers.
+    pub secret_key: Option<secrecy::SecretString>,
+}
+
+pub const YUBICLOUD_URL: &str = "https://api.yubico.com/wsapi/2.0/verify";
 
 /// The window `MFA_MAX_FAILURES` counts in.
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -79,7 +93,27 @@ pub(super) fn read(r: &Reader, server: &ServerSettings) -> Result<MfaSettings, S
             format!("{webauthn_rp_id:?} must be the host of WEBAUTHN_ORIGIN ({origin_host:?}) or a parent domain of it"),
         ));
     }
+    let yubico = YubicoSettings {
+        api_url: r
+            .get("YUBICO_API_URL")
+            .unwrap_or_else(|| YUBICLOUD_URL.to_owned()),
+        client_id: r.get("YUBICO_CLIENT_ID"),
+        secret_key: r.secret("YUBICO_SECRET_KEY"),
+    };
+    if url::Url::parse(&yubico.api_url).is_err() {
+        return Err(bad(
+            "YUBICO_API_URL",
+            format!("{:?} is not a URL", yubico.api_url),
+        ));
+    }
+    if yubico.client_id.is_some() != yubico.secret_key.is_some() {
+        return Err(bad(
+            "YUBICO_CLIENT_ID",
+            "YUBICO_CLIENT_ID and YUBICO_SECRET_KEY are set together or not at all",
+        ));
+    }
     Ok(MfaSettings {
+        yubico,
         require_all_users,
         step_up_window: Duration::from_secs(window_minutes * 60),
         trusted_device_ttl: Duration::from_secs(ttl_days * 86_400),
@@ -102,4 +136,17 @@ pub(super) fn describe(s: &MfaSettings, view: &mut View) {
     view.show("MFA_MAX_FAILURES", s.max_failures);
     view.show("WEBAUTHN_RP_ID", &s.webauthn_rp_id);
     view.show("WEBAUTHN_ORIGIN", &s.webauthn_origin);
+    view.show("YUBICO_API_URL", &s.yubico.api_url);
+    view.show(
+        "YUBICO_CLIENT_ID",
+        s.yubico
+            .client_id
+            .as_deref()
+            .unwrap_or("(not set: YubiKey OTP off)"),
+    );
+    view.secret(
+        "YUBICO_SECRET_KEY_SET",
+        "YUBICO_SECRET_KEY",
+        s.yubico.secret_key.is_some(),
+    );
 }

@@ -35,7 +35,7 @@ mod server;
 pub use archive::{ArchiveSettings, ChecksumMode, LockMode};
 pub use audit::AuditSettings;
 pub use auth::{AuthSettings, OAuthSettings, SeedUser};
-pub use mfa::{MfaSettings, FAILURE_WINDOW};
+pub use mfa::{MfaSettings, YubicoSettings, FAILURE_WINDOW};
 pub use proxy::ProxySettings;
 pub use rack::RackSettings;
 pub use server::ServerSettings;

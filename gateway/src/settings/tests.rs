@@ -371,6 +371,9 @@ fn everything() -> Env {
         ("DATABASE_URL", "postgres://u:pw@localhost/db"),
         ("DEV_MODE", "true"),
         ("HEADER_READ_TIMEOUT_SECONDS", "7"),
+        ("ANONYMOUS_EVENT_WINDOW_SECONDS", "30"),
+        ("ANONYMOUS_EVENTS_PER_ADDRESS", "5"),
+        ("ANONYMOUS_EVENTS_PER_WINDOW", "100"),
         ("PORT", "9443"),
         ("BIND_ADDRESS", "127.0.0.1"),
         ("PUBLIC_URL", "https://gw.example.com/"),
@@ -437,6 +440,12 @@ fn everything() -> Env {
         ("MFA_MAX_FAILURES", "4"),
         ("WEBAUTHN_RP_ID", "Example.com"),
         ("WEBAUTHN_ORIGIN", "https://gw.example.com"),
+        ("YUBICO_API_URL", "https://otp.internal/wsapi/2.0/verify"),
+        ("YUBICO_CLIENT_ID", "4242"),
+        (
+            "YUBICO_SECRET_KEY",
+            "c2VjcmV0LWtleS1vZi10aGUtdmFsaWRhdGlvbg==",
+        ),
     ])
 }
 
@@ -486,6 +495,9 @@ fn the_public_view_is_pinned() {
   ],
   "DEV_MODE": true,
   "HEADER_READ_TIMEOUT_SECONDS": 7,
+  "ANONYMOUS_EVENT_WINDOW_SECONDS": 30,
+  "ANONYMOUS_EVENTS_PER_ADDRESS": 5,
+  "ANONYMOUS_EVENTS_PER_WINDOW": 100,
   "GOOGLE_ALLOWED_DOMAIN": [
 "example.com",
 "other.org"
@@ -537,13 +549,16 @@ fn the_public_view_is_pinned() {
   ],
   "WEBAUTHN_ORIGIN": "https://gw.example.com",
   "WEBAUTHN_RP_ID": "example.com",
-  "WEB_SESSION_LIFETIME_HOURS": 8
+  "WEB_SESSION_LIFETIME_HOURS": 8,
+  "YUBICO_API_URL": "https://otp.internal/wsapi/2.0/verify",
+  "YUBICO_CLIENT_ID": "4242",
+  "YUBICO_SECRET_KEY_SET": true
 }"#,
     );
     assert_eq!(view, expected);
     assert_eq!(
         s.fingerprint(),
-        "bbfbd2eb43044b8bbd5a4ee9d0ed8e06ad32a71e4c6d91d00f17b7d81faf5623"
+        "bed088f4cd38ae093a99dafe030a9bc440772d13c5eac6de58c207e54ff139a0"
     );
 
     let defaults = Settings::from_env(&base()).unwrap();
@@ -583,6 +598,9 @@ fn the_public_view_is_pinned() {
   "DEPLOYER_USERS": [],
   "DEV_MODE": false,
   "HEADER_READ_TIMEOUT_SECONDS": 10,
+  "ANONYMOUS_EVENT_WINDOW_SECONDS": 60,
+  "ANONYMOUS_EVENTS_PER_ADDRESS": 20,
+  "ANONYMOUS_EVENTS_PER_WINDOW": 300,
   "GOOGLE_ALLOWED_DOMAIN": null,
   "GOOGLE_CLIENT_ID": null,
   "GOOGLE_CLIENT_SECRET_SET": false,
@@ -622,7 +640,10 @@ fn the_public_view_is_pinned() {
   "VIEWER_USERS": [],
   "WEBAUTHN_ORIGIN": "http://localhost:8447",
   "WEBAUTHN_RP_ID": "localhost",
-  "WEB_SESSION_LIFETIME_HOURS": 12
+  "WEB_SESSION_LIFETIME_HOURS": 12,
+  "YUBICO_API_URL": "https://api.yubico.com/wsapi/2.0/verify",
+  "YUBICO_CLIENT_ID": "(not set: YubiKey OTP off)",
+  "YUBICO_SECRET_KEY_SET": false
 }"#,
     );
     assert_eq!(

@@ -189,7 +189,14 @@ async fn a_security_key_enrols_verifies_and_a_clone_or_an_unverified_user_is_ref
         .as_str()
         .expect("method id")
         .to_owned();
-    assert_eq!(enrolled["body"]["cli_compatible"], true);
+    assert_eq!(enrolled["body"]["method"]["cli_compatible"], true);
+    assert_eq!(enrolled["body"]["method"]["kind"], "webauthn");
+    assert_eq!(enrolled["body"]["mfa_verified"], true);
+    // The first method brings the first backup codes, shown once.
+    assert_eq!(
+        enrolled["body"]["backup_codes"].as_array().map(Vec::len),
+        Some(10)
+    );
     let events = app.events_of("mfa.method.enrolled").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["data"]["kind"], "webauthn");
@@ -230,11 +237,13 @@ async fn a_security_key_enrols_verifies_and_a_clone_or_an_unverified_user_is_ref
     )
     .await;
     assert_eq!(step_up["status"], 200, "{step_up}");
+    // Enrolment verified this session for sign-in; then the two assertions.
     let succeeded = app.events_of("mfa.verification.succeeded").await;
-    assert_eq!(succeeded.len(), 2);
+    assert_eq!(succeeded.len(), 3);
     for (event, purpose, step) in [
         (&succeeded[0], "login", false),
-        (&succeeded[1], "step_up", true),
+        (&succeeded[1], "login", false),
+        (&succeeded[2], "step_up", true),
     ] {
         assert_eq!(event["data"]["kind"], "webauthn");
         assert_eq!(event["data"]["method_id"], method_id.as_str());
@@ -265,7 +274,7 @@ async fn a_security_key_enrols_verifies_and_a_clone_or_an_unverified_user_is_ref
         .send()
         .await
         .unwrap();
-    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     assert_eq!(
         crate::helpers::error_reason(forged.headers()),
         "ceremony_invalid"
@@ -280,7 +289,7 @@ async fn a_security_key_enrols_verifies_and_a_clone_or_an_unverified_user_is_ref
         json!({"purpose": "step_up", "headers": bearer, "userVerification": "discouraged"}),
     )
     .await;
-    assert_eq!(no_uv["status"], 401, "{no_uv}");
+    assert_eq!(no_uv["status"], 403, "{no_uv}");
     assert_eq!(no_uv["reason"], "user_verification_missing", "{no_uv}");
     wd.set_user_verified(&key, true).await;
 
@@ -301,7 +310,7 @@ async fn a_security_key_enrols_verifies_and_a_clone_or_an_unverified_user_is_ref
         json!({"purpose": "step_up", "headers": bearer}),
     )
     .await;
-    assert_eq!(clone["status"], 401, "{clone}");
+    assert_eq!(clone["status"], 403, "{clone}");
     assert_eq!(clone["reason"], "counter_regression", "{clone}");
     let regressed = app.events_of("mfa.webauthn.counter_regressed").await;
     assert_eq!(regressed.len(), 1);

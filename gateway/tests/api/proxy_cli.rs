@@ -23,28 +23,28 @@ macro_rules! convox_or_skip {
 const CLI_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug)]
-struct CliOutput {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct CliOutput {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl CliOutput {
     #[track_caller]
-    fn ok(self) -> CliOutput {
+    pub(crate) fn ok(self) -> CliOutput {
         assert_eq!(self.code, Some(0), "convox failed: {self:#?}");
         self
     }
 
     #[track_caller]
-    fn refused(self) -> CliOutput {
+    pub(crate) fn refused(self) -> CliOutput {
         assert_ne!(self.code, Some(0), "convox should have failed: {self:#?}");
         self
     }
 }
 
 /// The real CLI with a private settings directory, home and working directory, and a clean environment.
-struct Cli {
+pub(crate) struct Cli {
     bin: PathBuf,
     rack_url: String,
     config: tempfile::TempDir,
@@ -53,7 +53,7 @@ struct Cli {
 }
 
 impl Cli {
-    fn new(bin: &Path, app: &TestApp, secret: &str) -> Cli {
+    pub(crate) fn new(bin: &Path, app: &TestApp, secret: &str) -> Cli {
         let host = app.address.trim_start_matches("http://");
         Cli::with_url(bin, format!("http://convox:{secret}@{host}{PREFIX}"))
     }
@@ -68,7 +68,7 @@ impl Cli {
         }
     }
 
-    async fn run(&self, args: &[&str]) -> CliOutput {
+    pub(crate) async fn run(&self, args: &[&str]) -> CliOutput {
         self.run_with_stdin(args, "").await
     }
 

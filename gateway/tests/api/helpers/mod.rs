@@ -15,7 +15,7 @@ pub use app::{append_test_events, new_key, spawn_app, TestApp, APP_SECRET_KEY};
 /// The roles, in the one order every test lists them:
 /// viewer, ops, deployer, cicd, admin, auditor ([`Role::ALL`]).
 pub use decision::rbac::Role;
-pub use http::{error_reason, location, raw, set_cookie};
+pub use http::{error_reason, location, raw, set_cookie, Answer};
 pub use process::{memory_kib, server_command, stderr, stdout, ServerProcess};
 pub use proxy::{basic, request_id, requester, Rack, PREFIX, RACK_TOKEN, UPGRADE};
 pub use sign_in::{new_cli_secret, person, PEOPLE};
