@@ -77,12 +77,12 @@ impl From<MethodError> for ApiError {
 }
 
 /// The person behind a session: MFA is for people, never API tokens.
-struct Person {
-    user_id: Uuid,
-    email: String,
+pub(super) struct Person {
+    pub(super) user_id: Uuid,
+    pub(super) email: String,
 }
 
-fn person(caller: &Caller) -> Result<Person, ApiError> {
+pub(super) fn person(caller: &Caller) -> Result<Person, ApiError> {
     match (caller.principal.kind, caller.principal.user_id) {
         (CredentialKind::Session, Some(user_id)) => Ok(Person {
             user_id,
@@ -94,7 +94,7 @@ fn person(caller: &Caller) -> Result<Person, ApiError> {
     }
 }
 
-fn attempt(caller: &Caller, person: &Person, purpose: Purpose) -> Attempt {
+pub(super) fn attempt(caller: &Caller, person: &Person, purpose: Purpose) -> Attempt {
     Attempt {
         user_id: person.user_id,
         email: person.email.clone(),

@@ -15,7 +15,7 @@ use crate::state::AppState;
 pub const PENDING_TTL_MINUTES: i32 = 30;
 
 /// The associated data binding a sealed secret to its row.
-fn aad(method_id: Uuid, user_id: Uuid, kind: &str) -> Vec<u8> {
+pub(super) fn aad(method_id: Uuid, user_id: Uuid, kind: &str) -> Vec<u8> {
     format!("rack-gateway mfa secret\0{method_id}\0{user_id}\0{kind}").into_bytes()
 }
 

@@ -24,13 +24,13 @@ use serde_json::json;
 use uuid::Uuid;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
-use super::verify::{self, Attempt, Channel, Effect, Purpose, Used};
+use super::routes::{self, Person};
+use super::verify::{self, Effect, Purpose, Used};
 use super::webauthn::{Ceremonies, CeremonyError, CeremonyKind};
 use super::webauthn_store::{self as store, StoreError};
 use super::{methods, MfaKeys};
 use crate::api::{ApiError, JsonBody};
 use crate::auth::caller::Caller;
-use crate::auth::CredentialKind;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -50,29 +50,50 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The person behind a session: MFA is for people, on sessions (API tokens are never asked).
-pub(crate) struct Person {
-    pub user_id: Uuid,
-    pub email: String,
-    pub name: Option<String>,
-    pub session_id: Uuid,
-}
-
-pub(crate) fn person(caller: &Caller) -> Result<Person, ApiError> {
-    let p = &caller.principal;
-    match (p.kind, p.user_id, &p.email) {
-        (CredentialKind::Session, Some(user_id), Some(email)) => Ok(Person {
-            user_id,
-            email: email.clone(),
-            name: p.name.clone(),
-            session_id: p.credential_id,
-        }),
-        _ => Err(ApiError::new(
+/// The person behind a session (API tokens are never asked for MFA), refused
+/// here as `session_required`.
+fn person(caller: &Caller) -> Result<Person, ApiError> {
+    routes::person(caller).map_err(|_| {
+        ApiError::new(
             StatusCode::FORBIDDEN,
             "second factors belong to people: sign in (API tokens are never asked for MFA)",
         )
-        .with_reason("session_required")),
+        .with_reason("session_required")
+    })
+}
+
+/// The session a ceremony is bound to.
+fn session_of(caller: &Caller) -> Uuid {
+    caller.principal.credential_id
+}
+
+/// Keep a started ceremony and answer with its id, expiry and the options for the browser.
+async fn ceremony_started(
+    state: &AppState,
+    caller: &Caller,
+    person: &Person,
+    purpose: Option<Purpose>,
+    ceremony: &super::webauthn::CeremonyState,
+    options: serde_json::Value,
+) -> Result<Response, ApiError> {
+    let (id, expires_at) = store::save_ceremony(
+        &state.pool,
+        person.user_id,
+        session_of(caller),
+        purpose.map(Purpose::as_str),
+        ceremony,
+        Utc::now(),
+    )
+    .await?;
+    let mut answer = json!({
+        "ceremony_id": id,
+        "expires_at": rfc3339(expires_at),
+        "options": options,
+    });
+    if let Some(purpose) = purpose {
+        answer["purpose"] = json!(purpose.as_str());
     }
+    Ok(Json(answer).into_response())
 }
 
 pub(crate) fn keys(state: &AppState) -> Result<&MfaKeys, ApiError> {
@@ -145,25 +166,15 @@ async fn enroll_start(
     let keys = keys(&state)?;
     let rp = ceremonies(&state)?;
     let existing = store::all_keys(&state.pool, keys, person.user_id).await?;
-    let display = person.name.clone().unwrap_or_else(|| person.email.clone());
+    let display = caller
+        .principal
+        .name
+        .clone()
+        .unwrap_or_else(|| person.email.clone());
     let (options, ceremony) = rp
         .start_registration(person.user_id, &person.email, &display, &existing)
         .map_err(|e| ceremony_refused(&e.to_string()))?;
-    let (id, expires_at) = store::save_ceremony(
-        &state.pool,
-        person.user_id,
-        person.session_id,
-        None,
-        &ceremony,
-        Utc::now(),
-    )
-    .await?;
-    Ok(Json(json!({
-        "ceremony_id": id,
-        "expires_at": rfc3339(expires_at),
-        "options": options,
-    }))
-    .into_response())
+    ceremony_started(&state, &caller, &person, None, &ceremony, json!(options)).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,7 +210,7 @@ async fn enroll_confirm(
     let ceremony = store::take_ceremony(
         &state.pool,
         body.ceremony_id,
-        person.session_id,
+        session_of(&caller),
         CeremonyKind::Registration,
         Utc::now(),
     )
@@ -232,15 +243,7 @@ async fn enroll_confirm(
         cli_compatible,
         fingerprint: keys.fingerprint("webauthn", passkey.cred_id().as_ref()),
     };
-    let attempt = Attempt {
-        user_id: person.user_id,
-        email: person.email.clone(),
-        session_id: Some(person.session_id),
-        purpose: Purpose::Login,
-        channel: caller.mfa_channel(),
-        device: caller.client.source.user_agent.clone(),
-        requester: caller.requester(),
-    };
+    let attempt = routes::attempt(&caller, &person, Purpose::Login);
     // Audit first: without the event the credential is never usable.
     let enrolled = match methods::finish_enrolment(&state, &attempt, keys, enrolled).await {
         Ok(enrolled) => enrolled,
@@ -297,22 +300,15 @@ async fn assertion_start(
     let (options, ceremony) = rp
         .start_authentication(&passkeys)
         .map_err(|e| ceremony_refused(&e.to_string()))?;
-    let (id, expires_at) = store::save_ceremony(
-        &state.pool,
-        person.user_id,
-        person.session_id,
-        Some(purpose.as_str()),
+    ceremony_started(
+        &state,
+        &caller,
+        &person,
+        Some(purpose),
         &ceremony,
-        Utc::now(),
+        json!(options),
     )
-    .await?;
-    Ok(Json(json!({
-        "ceremony_id": id,
-        "expires_at": rfc3339(expires_at),
-        "purpose": purpose.as_str(),
-        "options": options,
-    }))
-    .into_response())
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -337,7 +333,6 @@ async fn assertion_verify(
         .as_deref()
         .map(|p| parse_purpose(Some(p)))
         .transpose()?;
-    let channel = caller.mfa_channel();
     let verified = verify_assertion(
         &state,
         &caller,
@@ -345,7 +340,6 @@ async fn assertion_verify(
         body.ceremony_id,
         &body.credential,
         asked,
-        channel,
     )
     .await?;
     Ok(Json(json!({
@@ -356,7 +350,7 @@ async fn assertion_verify(
     .into_response())
 }
 
-pub(crate) struct Verified {
+struct Verified {
     pub method_id: Uuid,
     pub purpose: Purpose,
 }
@@ -364,21 +358,20 @@ pub(crate) struct Verified {
 /// Check one assertion against the ceremony it answers and record the
 /// outcome: the success through [`verify::record_success`], every refusal
 /// through [`verify::record_failure`] (so it counts towards the lock).
-pub(crate) async fn verify_assertion(
+async fn verify_assertion(
     state: &AppState,
     caller: &Caller,
     person: &Person,
     ceremony_id: Uuid,
     credential: &PublicKeyCredential,
     asked: Option<Purpose>,
-    channel: Channel,
 ) -> Result<Verified, ApiError> {
     let keys = keys(state)?;
     let rp = ceremonies(state)?;
     let ceremony = store::take_ceremony(
         &state.pool,
         ceremony_id,
-        person.session_id,
+        session_of(caller),
         CeremonyKind::Authentication,
         Utc::now(),
     )
@@ -388,15 +381,7 @@ pub(crate) async fn verify_assertion(
         Some("login") => Purpose::Login,
         _ => Purpose::StepUp,
     };
-    let attempt = Attempt {
-        user_id: person.user_id,
-        email: person.email.clone(),
-        session_id: Some(person.session_id),
-        purpose: asked.unwrap_or(purpose),
-        channel,
-        device: caller.client.source.user_agent.clone(),
-        requester: caller.requester(),
-    };
+    let attempt = routes::attempt(caller, person, asked.unwrap_or(purpose));
     verify::ensure_may_try(state, &attempt).await?;
     let fail = |method_id: Option<Uuid>, reason: &'static str| {
         let attempt = attempt.clone();

@@ -115,10 +115,19 @@ pub async fn take_ceremony(
     }))
 }
 
-/// The associated data binding a sealed secret to its row (the same form as
-/// the other kinds of `mfa_secrets`).
 fn aad(method_id: Uuid, user_id: Uuid) -> Vec<u8> {
-    format!("rack-gateway mfa secret\0{method_id}\0{user_id}\0webauthn").into_bytes()
+    super::secrets::aad(method_id, user_id, "webauthn")
+}
+
+/// A sealed credential, opened and read back as webauthn-rs' `Passkey`.
+fn open_passkey(
+    keys: &MfaKeys,
+    method_id: Uuid,
+    user_id: Uuid,
+    sealed: &Sealed,
+) -> Result<Passkey, StoreError> {
+    let plaintext = keys.open(sealed, &aad(method_id, user_id))?;
+    serde_json::from_slice(&plaintext).map_err(|_| StoreError::Corrupt)
 }
 
 /// The unique lookup value of a credential id.
@@ -193,9 +202,7 @@ pub async fn usable_keys(
     rows.into_iter()
         .map(|(method_id, nonce, ciphertext)| {
             let sealed = Sealed { nonce, ciphertext };
-            let plaintext = keys.open(&sealed, &aad(method_id, user_id))?;
-            let passkey: Passkey =
-                serde_json::from_slice(&plaintext).map_err(|_| StoreError::Corrupt)?;
+            let passkey = open_passkey(keys, method_id, user_id, &sealed)?;
             Ok(StoredKey {
                 method_id,
                 passkey,
@@ -221,8 +228,7 @@ pub async fn all_keys(
     .await?;
     rows.into_iter()
         .map(|(method_id, nonce, ciphertext)| {
-            let plaintext = keys.open(&Sealed { nonce, ciphertext }, &aad(method_id, user_id))?;
-            serde_json::from_slice(&plaintext).map_err(|_| StoreError::Corrupt)
+            open_passkey(keys, method_id, user_id, &Sealed { nonce, ciphertext })
         })
         .collect()
 }

@@ -156,6 +156,16 @@ pub(crate) async fn run(client: &fantoccini::Client, call: &str, args: Value) ->
         .expect("script runs")
 }
 
+/// An assertion for `purpose` through the page script, with the session's `bearer` headers.
+async fn verify(client: &fantoccini::Client, purpose: &str, bearer: &Value) -> Value {
+    run(
+        client,
+        "verify",
+        json!({"purpose": purpose, "headers": bearer}),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_security_key_enrols_verifies_and_a_clone_or_an_unverified_user_is_refused() {
     let Some((chromium_bin, driver)) = required_browser() else {
@@ -222,20 +232,10 @@ async fn a_security_key_enrols_verifies_and_a_clone_or_an_unverified_user_is_ref
     assert_ne!(again["status"], 201, "{again}");
 
     // Sign in with it (purpose login), then step up with it.
-    let login = run(
-        &client,
-        "verify",
-        json!({"purpose": "login", "headers": bearer}),
-    )
-    .await;
+    let login = verify(&client, "login", &bearer).await;
     assert_eq!(login["status"], 200, "{login}");
     assert_eq!(login["body"]["purpose"], "login");
-    let step_up = run(
-        &client,
-        "verify",
-        json!({"purpose": "step_up", "headers": bearer}),
-    )
-    .await;
+    let step_up = verify(&client, "step_up", &bearer).await;
     assert_eq!(step_up["status"], 200, "{step_up}");
     // Enrolment verified this session for sign-in; then the two assertions.
     let succeeded = app.events_of("mfa.verification.succeeded").await;
@@ -296,20 +296,10 @@ async fn a_security_key_enrols_verifies_and_a_clone_or_an_unverified_user_is_ref
     // A clone: the key's counter is put well ahead, then a copy with a lower counter signs.
     let credential = wd.credentials(&key).await.remove(0);
     wd.reset_counter(&key, &credential, 10).await;
-    let ahead = run(
-        &client,
-        "verify",
-        json!({"purpose": "step_up", "headers": bearer}),
-    )
-    .await;
+    let ahead = verify(&client, "step_up", &bearer).await;
     assert_eq!(ahead["status"], 200, "{ahead}");
     wd.reset_counter(&key, &credential, 3).await;
-    let clone = run(
-        &client,
-        "verify",
-        json!({"purpose": "step_up", "headers": bearer}),
-    )
-    .await;
+    let clone = verify(&client, "step_up", &bearer).await;
     assert_eq!(clone["status"], 403, "{clone}");
     assert_eq!(clone["reason"], "counter_regression", "{clone}");
     let regressed = app.events_of("mfa.webauthn.counter_regressed").await;
@@ -327,12 +317,7 @@ async fn a_security_key_enrols_verifies_and_a_clone_or_an_unverified_user_is_ref
         .expect("method row");
     assert!(disabled);
     // The disabled key cannot start another verification.
-    let after = run(
-        &client,
-        "verify",
-        json!({"purpose": "step_up", "headers": bearer}),
-    )
-    .await;
+    let after = verify(&client, "step_up", &bearer).await;
     assert_eq!(after["status"], 400, "{after}");
     assert_eq!(after["reason"], "no_method", "{after}");
 
